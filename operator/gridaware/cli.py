@@ -1,0 +1,178 @@
+"""The ``gridaware`` command line: ``lab`` (local clusters), and more as the product grows.
+
+Errors that users can fix are printed as one line prefixed with ``error:`` and a non-zero exit
+code; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from gridaware import __version__
+from gridaware.api.regions import DEFAULT_LAB_REGIONS, REGIONS, UnknownRegionError
+from gridaware.lab import kind, local, supervisor
+from gridaware.lab.errors import LabError
+from gridaware.lab.model import NodePool, plan
+
+
+def table(rows: list[dict[str, str]]) -> str:
+    """Rows of equal keys as an aligned plain-text table (kubectl style)."""
+    if not rows:
+        return ""
+    headers = list(rows[0])
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+    lines = ["   ".join(h.ljust(widths[h]) for h in headers).rstrip()]
+    lines += ["   ".join(r[h].ljust(widths[h]) for h in headers).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _lab_up(args: argparse.Namespace) -> int:
+    regions = (
+        [r.strip() for r in args.regions.split(",") if r.strip()]
+        if args.regions
+        else (
+            list(DEFAULT_LAB_REGIONS[: args.members])
+            if args.members <= len(DEFAULT_LAB_REGIONS)
+            else list(DEFAULT_LAB_REGIONS)
+            + [r for r in REGIONS if r not in DEFAULT_LAB_REGIONS][
+                : args.members - len(DEFAULT_LAB_REGIONS)
+            ]
+        )
+    )
+    pool = NodePool(
+        count=args.nodes, cpu=args.node_cpu, memory=args.node_memory, gpus=args.node_gpus
+    )
+    lab_plan = plan(regions, nodes=pool, backend=args.backend, port_base=args.port_base)
+    if args.backend == "kind":
+        kind.up(lab_plan, args.state_dir, Path(args.kind_config))
+    else:
+        local.up(lab_plan, args.state_dir)
+    return _lab_status(args)
+
+
+def _lab_status(args: argparse.Namespace) -> int:
+    state = local.load_state(args.state_dir)
+    if state is None:
+        raise LabError(f"no lab at {args.state_dir} (start one with 'gridaware lab up')")
+    print(table(local.cluster_rows(state)))
+    print(
+        f"\nkubeconfig: {state.kubeconfig}  (contexts: "
+        f"{', '.join(c.plan.name for c in state.clusters)})"
+    )
+    problems = local.health_problems(state)
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _lab_down(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    state = local.load_state(args.state_dir)
+    if state is not None and state.backend == "kind":
+        kind.down(args.state_dir)
+    else:
+        local.down(args.state_dir)
+    print(f"lab at {args.state_dir} stopped and removed in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def _lab_env(args: argparse.Namespace) -> int:
+    state = local.load_state(args.state_dir)
+    if state is None:
+        raise LabError(f"no lab at {args.state_dir} (start one with 'gridaware lab up')")
+    print(f"export KUBECONFIG={state.kubeconfig}")
+    rss = supervisor.rss_bytes(p for c in state.clusters for p in c.processes)
+    print(f"# {len(state.clusters)} clusters, {rss / 2**20:.0f} MiB resident", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridaware",
+        description="Carbon- and price-aware placement of batch jobs across Kubernetes clusters.",
+    )
+    parser.add_argument("--version", action="version", version=f"gridaware {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab = sub.add_parser("lab", help="local multi-region Kubernetes clusters (no Docker needed)")
+    lab.add_argument(
+        "--state-dir",
+        type=Path,
+        default=local.default_state_dir(),
+        help="where the lab keeps its state (default: %(default)s; env GRIDAWARE_LAB_DIR)",
+    )
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    up = lab_sub.add_parser("up", help="start a hub and member clusters (no-op when running)")
+    up.add_argument(
+        "--members",
+        type=int,
+        default=3,
+        choices=range(1, len(REGIONS) + 1),
+        metavar="N",
+        help="number of member clusters (default: %(default)s)",
+    )
+    up.add_argument(
+        "--regions",
+        help="comma-separated member regions, e.g. "
+        f"{','.join(DEFAULT_LAB_REGIONS)}; known: {', '.join(sorted(REGIONS))}",
+    )
+    up.add_argument("--nodes", type=int, default=2, help="fake nodes per member (default: 2)")
+    up.add_argument("--node-cpu", default="32", help="cpu per node (default: 32)")
+    up.add_argument("--node-memory", default="128Gi", help="memory per node (default: 128Gi)")
+    up.add_argument("--node-gpus", type=int, default=4, help="nvidia.com/gpu per node (default: 4)")
+    up.add_argument(
+        "--port-base",
+        type=int,
+        help="use consecutive ports from here (default: free ports chosen by the OS)",
+    )
+    up.add_argument(
+        "--backend",
+        choices=["binary", "kind"],
+        default="binary",
+        help="binary: local processes (default); kind: Docker containers",
+    )
+    up.add_argument(
+        "--kind-config",
+        default="kind-config.yaml",
+        help="kind cluster template for --backend kind (default: %(default)s)",
+    )
+    up.set_defaults(func=_lab_up)
+    lab_sub.add_parser("status", help="clusters, API URLs, nodes, dead components").set_defaults(
+        func=_lab_status
+    )
+    lab_sub.add_parser("down", help="stop every lab process and remove the state").set_defaults(
+        func=_lab_down
+    )
+    lab_sub.add_parser("env", help="print the KUBECONFIG export for the lab").set_defaults(
+        func=_lab_env
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"error: {details}", file=sys.stderr)
+        return 2
+    except (LabError, UnknownRegionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Building API clients from kubeconfigs, one per cluster, and probing their health.
+
+The operator talks to several clusters at once, so clients are explicit objects built from a
+kubeconfig (file or in-memory dict) and a context, never the process-wide default config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import kubernetes.config
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+# Short timeouts: a member cluster that does not answer within seconds is unreachable for us.
+DEFAULT_TIMEOUT = (3.0, 10.0)
+
+
+class ClusterUnreachableError(RuntimeError):
+    """The API server did not answer, or answered that it is not ready."""
+
+
+def from_kubeconfig(
+    kubeconfig: Path | dict[str, Any], context: str | None = None
+) -> kubernetes.client.ApiClient:
+    """An ApiClient for ``context`` of ``kubeconfig`` (a path or a parsed kubeconfig)."""
+    configuration = kubernetes.client.Configuration()
+    if isinstance(kubeconfig, Path):
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig),
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    else:
+        kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+            kubeconfig,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    configuration.retries = urllib3.Retry(total=0)
+    return kubernetes.client.ApiClient(configuration)
+
+
+def raw_get(client: kubernetes.client.ApiClient, path: str) -> tuple[int, str]:
+    """GET a non-resource path such as ``/readyz``; returns status and body."""
+    method, url, headers, body, post = client.param_serialize(
+        "GET", path, auth_settings=["BearerToken"]
+    )
+    try:
+        response = client.call_api(
+            method, url, headers, body, post, _request_timeout=DEFAULT_TIMEOUT
+        )
+        data = response.read()  # type: ignore[no-untyped-call]
+    except ApiException as exc:
+        return int(exc.status or 0), str(exc.body or exc.reason)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ClusterUnreachableError(str(exc)) from exc
+    return int(response.status), bytes(data or b"").decode("utf-8", "replace")
+
+
+def is_ready(client: kubernetes.client.ApiClient) -> bool:
+    """True when the API server answers ``/readyz`` with 200."""
+    try:
+        status, _ = raw_get(client, "/readyz")
+    except ClusterUnreachableError:
+        return False
+    return status == 200
+
+
+def server_version(client: kubernetes.client.ApiClient) -> str:
+    """The API server's gitVersion, e.g. ``v1.37.2``."""
+    try:
+        info = kubernetes.client.VersionApi(client).get_code(_request_timeout=DEFAULT_TIMEOUT)
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ClusterUnreachableError(str(exc)) from exc
+    return str(info.git_version)

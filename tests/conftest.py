@@ -1,0 +1,82 @@
+"""Shared fixtures: the session lab (a hub and three member clusters) and per-test namespaces.
+
+The lab is started once per test session in a temporary state directory with the real
+binaries (built or reused by tools/build.sh) and stopped at the end; tests that need a lab of
+their own (to kill components or tear it down) start a small one themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import kubernetes.client
+import pytest
+
+from gridaware.k8s import clients, objects
+from gridaware.lab import local
+from gridaware.lab.model import LabState, plan
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@dataclass
+class Lab:
+    state: LabState
+
+    def client(self, cluster: str) -> kubernetes.client.ApiClient:
+        return clients.from_kubeconfig(self.state.cluster(cluster).kubeconfig)
+
+    @property
+    def members(self) -> list[str]:
+        return [c.plan.name for c in self.state.clusters if c.plan.role == "member"]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.plan.name for c in self.state.clusters]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    state_dir = tmp_path_factory.mktemp("lab") / "state"
+    state = local.up(plan(["us-west", "eu-central", "us-east"]), state_dir, log=lambda _m: None)
+    try:
+        yield Lab(state)
+    finally:
+        local.down(state_dir)
+
+
+@pytest.fixture
+def namespace(lab: Lab, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace of the same name in every lab cluster, ready for pods."""
+    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:6]}"
+    name = "".join(ch for ch in name if ch.isalnum() or ch == "-")
+    for cluster in lab.names:
+        client = lab.client(cluster)
+        objects.ensure_namespace(client, name, {"gridaware.dev/test": "true"})
+    for cluster in lab.names:
+        client = lab.client(cluster)
+        wait_for(lambda c=client: objects.service_account_exists(c, name, "default"),
+                 f"default ServiceAccount in {cluster}/{name}")
+    yield name
+    if os.environ.get("GRIDAWARE_KEEP_NAMESPACES"):
+        return
+    for cluster in lab.names:
+        objects.delete_namespace(lab.client(cluster), name)
+
+
+def wait_for(check: object, what: str, timeout: float = 60.0, interval: float = 0.2) -> None:
+    """Poll ``check()`` until it is truthy; fail the test with ``what`` after ``timeout``."""
+    import time
+
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
