@@ -8,6 +8,7 @@ their own (to kill components or tear it down) start a small one themselves.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,8 +61,10 @@ def namespace(lab: Lab, request: pytest.FixtureRequest) -> Iterator[str]:
         objects.ensure_namespace(client, name, {"gridaware.dev/test": "true"})
     for cluster in lab.names:
         client = lab.client(cluster)
-        wait_for(lambda c=client: objects.service_account_exists(c, name, "default"),
-                 f"default ServiceAccount in {cluster}/{name}")
+        wait_for(
+            lambda c=client: objects.service_account_exists(c, name, "default"),
+            f"default ServiceAccount in {cluster}/{name}",
+        )
     yield name
     if os.environ.get("GRIDAWARE_KEEP_NAMESPACES"):
         return
@@ -71,8 +74,6 @@ def namespace(lab: Lab, request: pytest.FixtureRequest) -> Iterator[str]:
 
 def wait_for(check: object, what: str, timeout: float = 60.0, interval: float = 0.2) -> None:
     """Poll ``check()`` until it is truthy; fail the test with ``what`` after ``timeout``."""
-    import time
-
     assert callable(check)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,9 +16,8 @@ import psutil
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from gridaware.cli import main
 from gridaware.k8s import clients
-from gridaware.lab import local, supervisor
+from gridaware.lab import binaries, local, supervisor
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import NodePool, plan
 from tests.conftest import REPO, Lab, wait_for
@@ -39,8 +39,9 @@ def _job(name: str, complete_after: str, gpus: int = 0) -> dict[str, object]:
                 "metadata": {"annotations": {"lab.gridaware.dev/complete-after": complete_after}},
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [{"name": "main", "image": "train:latest",
-                                    "resources": resources}],
+                    "containers": [
+                        {"name": "main", "image": "train:latest", "resources": resources}
+                    ],
                 },
             },
         },
@@ -49,7 +50,8 @@ def _job(name: str, complete_after: str, gpus: int = 0) -> dict[str, object]:
 
 def _create_job(client: kubernetes.client.ApiClient, ns: str, body: dict[str, object]) -> None:
     kubernetes.client.BatchV1Api(client).create_namespaced_job(
-        ns, kubernetes.client.V1Job.model_validate(body))
+        ns, kubernetes.client.V1Job.model_validate(body)
+    )
 
 
 def test_job_runs_on_kwok_node_and_succeeds_after_annotated_delay(lab: Lab, namespace: str) -> None:
@@ -100,7 +102,8 @@ def test_job_asking_for_more_gpus_than_exist_stays_pending(lab: Lab, namespace: 
         pods = core.list_namespaced_pod(namespace, label_selector="job-name=huge").items
         return any(
             c.type == "PodScheduled" and c.reason == "Unschedulable"
-            for p in pods for c in (p.status.conditions if p.status else None) or []
+            for p in pods
+            for c in (p.status.conditions if p.status else None) or []
         )
 
     wait_for(unschedulable, "the scheduler to mark the pod Unschedulable")
@@ -113,8 +116,11 @@ def test_job_asking_for_more_gpus_than_exist_stays_pending(lab: Lab, namespace: 
 def test_hub_and_members_are_separate_clusters(lab: Lab, namespace: str) -> None:
     hub = kubernetes.client.CoreV1Api(lab.client("hub"))
     hub.create_namespaced_config_map(
-        namespace, kubernetes.client.V1ConfigMap.model_validate(
-            {"metadata": {"name": "only-on-hub"}, "data": {"k": "v"}}))
+        namespace,
+        kubernetes.client.V1ConfigMap.model_validate(
+            {"metadata": {"name": "only-on-hub"}, "data": {"k": "v"}}
+        ),
+    )
     for member in lab.members:
         api = kubernetes.client.CoreV1Api(lab.client(member))
         with pytest.raises(ApiException) as err:
@@ -122,8 +128,11 @@ def test_hub_and_members_are_separate_clusters(lab: Lab, namespace: str) -> None
         assert err.value.status == 404
     # each cluster has its own CA: the hub's credentials are rejected by a member
     member_url = lab.state.cluster(lab.members[0]).api_url
-    hub_cfg = lab.state.cluster("hub").kubeconfig.read_text().replace(
-        lab.state.cluster("hub").api_url, member_url)
+    hub_cfg = (
+        lab.state.cluster("hub")
+        .kubeconfig.read_text()
+        .replace(lab.state.cluster("hub").api_url, member_url)
+    )
     foreign = lab.state.state_dir / "foreign-kubeconfig"
     foreign.write_text(hub_cfg)
     assert not clients.is_ready(clients.from_kubeconfig(foreign))
@@ -139,15 +148,33 @@ def test_merged_kubeconfig_works_with_kubectl(lab: Lab) -> None:
     kubectl = str(lab.state.bin_dir / "kubectl")  # type: ignore[operator]
     for name in lab.names:
         out = subprocess.run(
-            [kubectl, "--kubeconfig", str(lab.state.kubeconfig), "--context", name,
-             "get", "nodes", "-o", "name"], capture_output=True, text=True, check=True)
+            [
+                kubectl,
+                "--kubeconfig",
+                str(lab.state.kubeconfig),
+                "--context",
+                name,
+                "get",
+                "nodes",
+                "-o",
+                "name",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert out.stdout.count("node/") == lab.state.cluster(name).plan.nodes.count
 
 
 def _gridaware(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("gridaware") or str(Path(os.sys.executable).parent / "gridaware")  # type: ignore[attr-defined]
-    return subprocess.run([exe, "lab", "--state-dir", str(state_dir), *args],
-                          capture_output=True, text=True, check=False, timeout=300)
+    return subprocess.run(
+        [exe, "lab", "--state-dir", str(state_dir), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
 
 
 def test_lab_lifecycle_noop_crash_report_and_clean_down(tmp_path: Path) -> None:
@@ -186,25 +213,22 @@ def test_lab_lifecycle_noop_crash_report_and_clean_down(tmp_path: Path) -> None:
 
 
 def test_port_in_use_fails_before_anything_starts(tmp_path: Path) -> None:
-    import socket
-
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = _gridaware(tmp_path / "s", "up", "--regions", "us-west",
-                            "--port-base", str(port))
+        result = _gridaware(tmp_path / "s", "up", "--regions", "us-west", "--port-base", str(port))
     assert result.returncode != 0
     assert f"port {port} is in use" in result.stderr
     assert not (tmp_path / "s").exists()
 
 
-def test_failed_start_leaves_nothing_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_start_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A component that cannot start makes 'lab up' fail and stop what it had started."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    from gridaware.lab import binaries
-
     for name in binaries.REQUIRED:
         (bin_dir / name).symlink_to(Path(binaries.locate(build=False)) / name)
     (bin_dir / "kube-scheduler").unlink()
@@ -217,28 +241,37 @@ def test_failed_start_leaves_nothing_running(tmp_path: Path, monkeypatch: pytest
         local.up(plan(["us-west"], nodes=NodePool(count=1)), state_dir, log=lambda _m: None)
     assert "boom" in str(err.value)
     assert not state_dir.exists()
-    leftovers = [p for p in psutil.process_iter(["name", "cmdline"])
-                 if p.pid not in before and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    leftovers = [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.pid not in before and str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
     assert leftovers == []
 
 
 def test_corrupt_binary_cache_is_rebuilt(tmp_path: Path) -> None:
     """A cache entry whose binary no longer matches its manifest is detected and rebuilt."""
-    from gridaware.lab import binaries
-
     real_etcd = (Path(binaries.locate(build=False)) / "etcd").resolve()
     cache = tmp_path / "cache"
     entry = cache / "bin" / real_etcd.parent.name
     shutil.copytree(real_etcd.parent, entry)
     (entry / "etcd").write_bytes(b"corrupt")
     env = {**os.environ, "GRIDAWARE_CACHE": str(cache)}
-    check = subprocess.run(["bash", str(REPO / "tools/build.sh"), "--check"], env=env,
-                           capture_output=True, check=False)
+    check = subprocess.run(
+        ["bash", str(REPO / "tools/build.sh"), "--check"], env=env, capture_output=True, check=False
+    )
     assert check.returncode == 1
-    build = subprocess.run(["bash", str(REPO / "tools/build.sh"), "etcd"], env=env,
-                           capture_output=True, text=True, check=False, timeout=900)
+    build = subprocess.run(
+        ["bash", str(REPO / "tools/build.sh"), "etcd"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     assert build.returncode == 0, build.stderr
     assert "corrupt, rebuilding" in build.stderr
-    version = subprocess.run([str(entry / "etcd"), "--version"], capture_output=True, text=True,
-                             check=True)
+    version = subprocess.run(
+        [str(entry / "etcd"), "--version"], capture_output=True, text=True, check=True
+    )
     assert "etcd Version: 3.6" in version.stdout

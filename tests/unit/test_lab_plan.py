@@ -21,8 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
     ("names", "zones"),
     [
         pytest.param(["us-west"], ["US-CAL-CISO"], id="one-member"),
-        pytest.param(["eu-north", "us-west", "eu-central"], ["SE-SE3", "US-CAL-CISO", "DE-LU"],
-                     id="issue-example"),
+        pytest.param(
+            ["eu-north", "us-west", "eu-central"],
+            ["SE-SE3", "US-CAL-CISO", "DE-LU"],
+            id="issue-example",
+        ),
         pytest.param(["uk-south", "ca-central"], ["GB", "CA-ON"], id="two-members"),
     ],
 )
@@ -81,9 +84,12 @@ def test_allocate_ports_with_busy_base_says_which_port() -> None:
 def test_merged_kubeconfig_has_a_context_per_cluster(tmp_path: Path) -> None:
     for name in ("ca.crt", "a.crt", "a.key"):
         (tmp_path / name).write_text(name)
-    parts = [kubeconfig.entry(n, f"https://127.0.0.1:{p}", tmp_path / "ca.crt",
-                              tmp_path / "a.crt", tmp_path / "a.key")
-             for n, p in (("hub", 1), ("us-west", 2))]
+    parts = [
+        kubeconfig.entry(
+            n, f"https://127.0.0.1:{p}", tmp_path / "ca.crt", tmp_path / "a.crt", tmp_path / "a.key"
+        )
+        for n, p in (("hub", 1), ("us-west", 2))
+    ]
     merged = kubeconfig.merge(parts, current="hub")
     assert [c["name"] for c in merged["contexts"]] == ["hub", "us-west"]
     assert merged["current-context"] == "hub"
@@ -95,14 +101,19 @@ def test_kind_config_per_cluster_has_own_name_port_subnets_and_labels() -> None:
     template = kind.load_template(REPO / "kind-config.yaml")
     lab = plan(["us-west", "eu-central"])
     configs = [kind.render_config(template, c, i, 7000 + i) for i, c in enumerate(lab.clusters)]
-    assert [c["name"] for c in configs] == ["gridaware-hub", "gridaware-us-west",
-                                            "gridaware-eu-central"]
+    assert [c["name"] for c in configs] == [
+        "gridaware-hub",
+        "gridaware-us-west",
+        "gridaware-eu-central",
+    ]
     assert [c["networking"]["apiServerPort"] for c in configs] == [7000, 7001, 7002]
     assert len({c["networking"]["podSubnet"] for c in configs}) == 3
     assert len({c["networking"]["serviceSubnet"] for c in configs}) == 3
     labels = configs[1]["nodes"][0]["labels"]
-    assert labels == {"topology.kubernetes.io/region": "us-west",
-                      "gridaware.dev/grid-zone": "US-CAL-CISO"}
+    assert labels == {
+        "topology.kubernetes.io/region": "us-west",
+        "gridaware.dev/grid-zone": "US-CAL-CISO",
+    }
     assert configs[0]["nodes"][0]["labels"] == {}
     assert template["name"] == "gridaware-CLUSTER", "rendering must not modify the template"
 
@@ -111,9 +122,17 @@ def test_kind_commands_write_the_lab_kubeconfig_layout(tmp_path: Path) -> None:
     lab = plan(["us-west"])
     cmds = kind.commands(lab, tmp_path)
     assert cmds[1] == [
-        "kind", "create", "cluster", "--name", "gridaware-us-west",
-        "--config", str(tmp_path / "clusters/us-west/kind.yaml"),
-        "--kubeconfig", str(tmp_path / "clusters/us-west/kubeconfig"), "--wait", "180s",
+        "kind",
+        "create",
+        "cluster",
+        "--name",
+        "gridaware-us-west",
+        "--config",
+        str(tmp_path / "clusters/us-west/kind.yaml"),
+        "--kubeconfig",
+        str(tmp_path / "clusters/us-west/kubeconfig"),
+        "--wait",
+        "180s",
     ]
 
 
@@ -141,8 +160,18 @@ def test_kind_backend_without_docker_is_a_one_line_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    rc = main(["lab", "--state-dir", str(tmp_path / "s"), "up", "--backend", "kind",
-               "--kind-config", str(REPO / "kind-config.yaml")])
+    rc = main(
+        [
+            "lab",
+            "--state-dir",
+            str(tmp_path / "s"),
+            "up",
+            "--backend",
+            "kind",
+            "--kind-config",
+            str(REPO / "kind-config.yaml"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc != 0
     assert err.startswith("error: --backend kind needs 'docker' on PATH")

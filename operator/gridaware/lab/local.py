@@ -216,7 +216,8 @@ class _ClusterStarter:
                 f"--etcd-servers={etcd_url}",
                 f"--secure-port={ports['apiserver']}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
                 f"--tls-cert-file={certs.serving_cert}",
                 f"--tls-private-key-file={certs.serving_key}",
                 f"--client-ca-file={certs.ca_cert}",
@@ -328,10 +329,8 @@ def up(lab_plan: LabPlan, state_dir: Path, log: Callable[[str], None] = print) -
     )
     _save(state)
     started = time.monotonic()
-    log(
-        f"starting {len(state.clusters)} clusters ({', '.join(c.plan.name for c in state.clusters)})"
-        f" in {state_dir}"
-    )
+    names = ", ".join(c.plan.name for c in state.clusters)
+    log(f"starting {len(state.clusters)} clusters ({names}) in {state_dir}")
     try:
         with ThreadPoolExecutor(max_workers=len(state.clusters)) as pool:
             futures = {
