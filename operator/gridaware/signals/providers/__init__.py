@@ -1,0 +1,1 @@
+"""One module per feed: each speaks its provider's documented API and nothing else."""

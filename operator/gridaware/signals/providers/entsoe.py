@@ -1,0 +1,288 @@
+"""ENTSO-E Transparency Platform: day-ahead prices (A44) and actual generation per production
+type (A75, process A16), XML, bidding zones by EIC code.
+
+Generation per type also yields a renewable share and an *estimated* average carbon intensity
+(generation-weighted lifecycle emission factors per production type), which gives EU users a
+key-free carbon signal. Points are at ``start + (position - 1) x resolution``; with curve type
+A03 a missing position repeats the previous value. "No matching data" arrives as an
+``Acknowledgement_MarketDocument`` and becomes ``NoDataError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Mapping
+
+from gridaware.api.signals import CARBON_UNIT, EmissionKind, Quality, Series, Signal, price_unit
+from gridaware.signals.base import Provider, make_series, number, parse_time
+from gridaware.signals.errors import FeedDataError, NoDataError
+from gridaware.signals.http import HttpClient
+
+DEFAULT_URL = "https://web-api.tp.entsoe.eu/api"
+MAX_RANGE = 365 * 24 * 3600
+
+EIC: dict[str, str] = {
+    "DE-LU": "10Y1001A1001A82H",
+    "FR": "10YFR-RTE------C",
+    "NL": "10YNL----------L",
+    "BE": "10YBE----------2",
+    "ES": "10YES-REE------0",
+    "PT": "10YPT-REN------W",
+    "AT": "10YAT-APG------L",
+    "CH": "10YCH-SWISSGRIDZ",
+    "PL": "10YPL-AREA-----S",
+    "SE-SE3": "10Y1001A1001A46L",
+    "NO-NO1": "10YNO-1--------2",
+    "DK-DK1": "10YDK-1--------W",
+    "IT-NO": "10Y1001A1001A73I",
+}
+
+# Lifecycle emission factors in gCO2e/kWh per ENTSO-E production type (rounded IPCC AR5
+# medians; lignite and peat above hard coal). Pumped-storage generation is excluded: it
+# re-delivers energy that was counted when it was generated.
+FACTORS: dict[str, float] = {
+    "B01": 230,
+    "B02": 1100,
+    "B03": 820,
+    "B04": 490,
+    "B05": 820,
+    "B06": 650,
+    "B07": 650,
+    "B08": 1100,
+    "B09": 38,
+    "B11": 24,
+    "B12": 24,
+    "B13": 24,
+    "B14": 12,
+    "B15": 30,
+    "B16": 45,
+    "B17": 240,
+    "B18": 12,
+    "B19": 11,
+    "B20": 700,
+}
+RENEWABLE = {"B01", "B09", "B11", "B12", "B13", "B15", "B16", "B18", "B19"}
+_RES = re.compile(r"^PT(\d+)([MH])$")
+
+
+def _stamp(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y%m%d%H%M")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    for c in el:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _children(el: ET.Element, name: str) -> list[ET.Element]:
+    return [c for c in el if _local(c.tag) == name]
+
+
+def _text(el: ET.Element | None, name: str, what: str) -> str:
+    child = _child(el, name) if el is not None else None
+    if child is None or child.text is None:
+        raise FeedDataError(f"entsoe: {what}: missing <{name}>")
+    return child.text.strip()
+
+
+def _curve(ts: ET.Element) -> str:
+    el = _child(ts, "curveType")
+    return (el.text or "A01").strip() if el is not None else "A01"
+
+
+def _resolution(text: str) -> int:
+    m = _RES.match(text)
+    if not m:
+        raise FeedDataError(f"entsoe: unsupported resolution {text!r}")
+    step = int(m.group(1)) * (60 if m.group(2) == "M" else 3600)
+    if step <= 0:
+        raise FeedDataError(f"entsoe: resolution {text!r} must be positive")
+    return step
+
+
+def parse_document(xml: str | bytes) -> tuple[ET.Element, list[ET.Element]]:
+    """Root and TimeSeries of a market document; NoDataError for an acknowledgement."""
+    try:
+        root = ET.fromstring(xml)  # noqa: S314 - trusted provider; expat guards entity expansion
+    except ET.ParseError as exc:
+        raise FeedDataError(f"entsoe: malformed XML ({exc})") from None
+    if _local(root.tag) == "Acknowledgement_MarketDocument":
+        reason = _child(root, "Reason")
+        text = _child(reason, "text") if reason is not None else None
+        detail = (text.text or "").strip() if text is not None else "no reason given"
+        raise NoDataError(f"entsoe: {detail}")
+    if _local(root.tag) not in ("Publication_MarketDocument", "GL_MarketDocument"):
+        raise FeedDataError(f"entsoe: unexpected document <{_local(root.tag)}>")
+    return root, _children(root, "TimeSeries")
+
+
+def period_points(period: ET.Element, value_tag: str, curve: str) -> list[tuple[int, int, float]]:
+    """(start, length, value) for every position of a Period, filling A03 gaps."""
+    interval = _child(period, "timeInterval")
+    start = parse_time(_text(interval, "start", "timeInterval"), "entsoe period start")
+    end = parse_time(_text(interval, "end", "timeInterval"), "entsoe period end")
+    step = _resolution(_text(period, "resolution", "Period"))
+    if end <= start or (end - start) % step:
+        raise FeedDataError("entsoe: period length is not a multiple of its resolution")
+    n = (end - start) // step
+    values: dict[int, float] = {}
+    for point in _children(period, "Point"):
+        pos = int(number(_text(point, "position", "Point"), "position"))
+        if not 1 <= pos <= n:
+            raise FeedDataError(f"entsoe: position {pos} outside 1..{n}")
+        values[pos] = number(_text(point, value_tag, "Point"), value_tag)
+    out = []
+    last: float | None = None
+    for pos in range(1, n + 1):
+        if pos in values:
+            last = values[pos]
+        elif curve != "A03" or last is None:
+            continue
+        out.append((start + (pos - 1) * step, step, last))
+    return out
+
+
+class EntsoE(Provider):
+    kind = "entsoe"
+    signals = frozenset({Signal.PRICE, Signal.CARBON, Signal.RENEWABLE_SHARE})
+
+    def __init__(
+        self,
+        name: str,
+        token: str,
+        url: str | None = None,
+        zone_map: Mapping[str, str] | None = None,
+        http: HttpClient | None = None,
+    ) -> None:
+        super().__init__(name, zone_map)
+        self.url = url or DEFAULT_URL
+        self._token = token
+        self.http = http or HttpClient(name)
+
+    def code(self, zone: str) -> str:
+        code = self.zone_map.get(zone) or EIC.get(zone)
+        if code is None:
+            raise NoDataError(f"{self.name}: no EIC code known for zone {zone}; add it to zone_map")
+        return code
+
+    def _fetch(self, params: dict[str, str]) -> bytes:
+        resp = self.http.get(self.url, params={"securityToken": self._token, **params})
+        return resp.content
+
+    def _prices(self, zone: str, start: float, end: float) -> Series:
+        eic = self.code(zone)
+        _, series = parse_document(
+            self._fetch(
+                {
+                    "documentType": "A44",
+                    "in_Domain": eic,
+                    "out_Domain": eic,
+                    "periodStart": _stamp(start),
+                    "periodEnd": _stamp(end),
+                }
+            )
+        )
+        by_step: dict[int, list[tuple[int, int, float, Quality]]] = defaultdict(list)
+        currency = None
+        for ts in series:
+            cur = _child(ts, "currency_Unit.name")
+            currency = currency or (cur.text.strip() if cur is not None and cur.text else None)
+            measure = _child(ts, "price_Measure_Unit.name")
+            if measure is not None and (measure.text or "").strip().upper() != "MWH":
+                raise FeedDataError(f"entsoe: price unit per {measure.text!r}, expected MWH")
+            for period in _children(ts, "Period"):
+                for s, length, v in period_points(period, "price.amount", _curve(ts)):
+                    by_step[length].append((s, length, v, Quality.MEASURED))
+        if not by_step:
+            raise NoDataError(f"{self.name}: no prices for {zone}")
+        finest = min(by_step)  # 15-minute and hourly products can coexist: keep the finest
+        return make_series(
+            zone,
+            Signal.PRICE,
+            price_unit(currency or "EUR"),
+            self.name,
+            by_step[finest],
+            fetched_at=time.time(),
+        )
+
+    def _generation(self, zone: str, start: float, end: float) -> tuple[Series, Series]:
+        eic = self.code(zone)
+        _, series = parse_document(
+            self._fetch(
+                {
+                    "documentType": "A75",
+                    "processType": "A16",
+                    "in_Domain": eic,
+                    "periodStart": _stamp(start),
+                    "periodEnd": _stamp(end),
+                }
+            )
+        )
+        mix: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        lengths: dict[int, int] = {}
+        for ts in series:
+            if _child(ts, "inBiddingZone_Domain.mRID") is None:
+                continue  # consumption (e.g. pumping), not generation
+            psr = _child(ts, "MktPSRType")
+            psr_type = _text(psr, "psrType", "MktPSRType") if psr is not None else "B20"
+            for period in _children(ts, "Period"):
+                for s, length, v in period_points(period, "quantity", _curve(ts)):
+                    mix[s][psr_type] += max(v, 0.0)
+                    lengths[s] = length
+        carbon, share = [], []
+        for s in sorted(mix):
+            gen = {k: v for k, v in mix[s].items() if k in FACTORS}
+            total = sum(gen.values())
+            if total <= 0:
+                continue
+            ci = sum(FACTORS[k] * v for k, v in gen.items()) / total
+            ren = 100.0 * sum(v for k, v in gen.items() if k in RENEWABLE) / total
+            carbon.append((s, lengths[s], ci, Quality.ESTIMATED))
+            share.append((s, lengths[s], ren, Quality.MEASURED))
+        if not carbon:
+            raise NoDataError(f"{self.name}: no generation data for {zone}")
+        now = time.time()
+        return (
+            make_series(
+                zone,
+                Signal.CARBON,
+                CARBON_UNIT,
+                f"{self.name} (generation mix)",
+                carbon,
+                EmissionKind.AVERAGE,
+                now,
+            ),
+            make_series(zone, Signal.RENEWABLE_SHARE, "%", self.name, share, fetched_at=now),
+        )
+
+    def history(self, zone: str, signal: Signal, start: float, end: float) -> Series:
+        self._require(signal)
+        if end - start > MAX_RANGE:
+            raise NoDataError(f"{self.name}: at most one year per query")
+        if signal is Signal.PRICE:
+            return self._prices(zone, start, end)
+        carbon, share = self._generation(zone, start, end)
+        return carbon if signal is Signal.CARBON else share
+
+    def latest(self, zone: str, signal: Signal, now: float) -> Series:
+        series = self.history(zone, signal, now - 6 * 3600, now + 3600)
+        past = series.window(series.start[0], now + 1)
+        if not len(past):
+            raise NoDataError(f"{self.name}: no {signal.value} value up to now for {zone}")
+        return past.window(past.start[-1], past.start[-1] + 1)
+
+    def forecast(self, zone: str, signal: Signal, now: float, hours: int) -> Series:
+        if signal is not Signal.PRICE:
+            return super().forecast(zone, signal, now, hours)
+        # day-ahead prices are published for tomorrow around noon CET: the known future
+        return self._prices(zone, now - now % 3600, now + max(hours, 24) * 3600)
