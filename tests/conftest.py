@@ -20,6 +20,7 @@ import pytest
 from gridaware.k8s import clients, objects
 from gridaware.lab import local
 from gridaware.lab.model import LabState, plan
+from tests.feedserver import FeedServer
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -81,3 +82,10 @@ def wait_for(check: object, what: str, timeout: float = 60.0, interval: float = 
             return
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()

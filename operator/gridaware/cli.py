@@ -16,9 +16,12 @@ from pydantic import ValidationError
 
 from gridaware import __version__
 from gridaware.api.regions import DEFAULT_LAB_REGIONS, REGIONS, UnknownRegionError
+from gridaware.api.signals import Signal
 from gridaware.lab import kind, local, supervisor
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import NodePool, plan
+from gridaware.signals import factory
+from gridaware.signals.errors import SignalError
 
 
 def table(rows: list[dict[str, str]]) -> str:
@@ -92,6 +95,66 @@ def _lab_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _age(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _feeds_check(args: argparse.Namespace) -> int:
+    config = factory.load_config(args.config)
+    feeds = factory.build(config)
+    zones = args.zone or sorted(config.zones) or [REGIONS[r].grid_zone for r in DEFAULT_LAB_REGIONS]
+    rows, failures = [], []
+    for zone in zones:
+        for signal in (Signal.CARBON, Signal.PRICE):
+            if not getattr(config.chain(zone), signal.value):
+                continue
+            try:
+                r = feeds.reading(zone, signal)
+            except SignalError as exc:
+                failures.append(f"{zone} {signal.value}: {exc}")
+                rows.append(
+                    {
+                        "ZONE": zone,
+                        "SIGNAL": signal.value,
+                        "SOURCE": "-",
+                        "VALUE": "-",
+                        "KIND": "-",
+                        "AGE": "-",
+                        "FORECAST": "-",
+                        "STATUS": "FAILED",
+                    }
+                )
+                continue
+            try:
+                fc = feeds.forecast(zone, signal)
+                horizon = f"{max(0.0, (fc.end - feeds.clock()) / 3600):.0f}h ({fc.source})"
+            except SignalError as exc:
+                horizon = "none"
+                failures.append(f"{zone} {signal.value} forecast: {exc}")
+            status = "STALE" if r.stale else ("fallback" if r.errors else "ok")
+            rows.append(
+                {
+                    "ZONE": zone,
+                    "SIGNAL": signal.value,
+                    "SOURCE": r.source,
+                    "VALUE": f"{r.value:.1f} {r.unit}",
+                    "KIND": f"{r.kind.value if r.kind else '-'}/{r.quality.name.lower()}",
+                    "AGE": _age(r.age_seconds),
+                    "FORECAST": horizon,
+                    "STATUS": status,
+                }
+            )
+            failures += [f"{zone} {signal.value}: {e}" for e in r.errors]
+    print(table(rows))
+    for f in failures:
+        print(f"warning: {f}", file=sys.stderr)
+    return 1 if any(r["STATUS"] == "FAILED" for r in rows) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gridaware",
@@ -152,6 +215,23 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub.add_parser("env", help="print the KUBECONFIG export for the lab").set_defaults(
         func=_lab_env
     )
+
+    feeds = sub.add_parser("feeds", help="carbon-intensity and price feeds")
+    feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True)
+    check = feeds_sub.add_parser(
+        "check",
+        help="query every configured chain and report, per "
+        "zone, source, latest value, age and forecast horizon",
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        help="feeds configuration (YAML); default: the offline synthetic model",
+    )
+    check.add_argument(
+        "--zone", action="append", help="zone to check (repeatable); default: the configured zones"
+    )
+    check.set_defaults(func=_feeds_check)
     return parser
 
 
@@ -166,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"error: {details}", file=sys.stderr)
         return 2
-    except (LabError, UnknownRegionError, ValueError) as exc:
+    except (LabError, UnknownRegionError, ValueError, SignalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

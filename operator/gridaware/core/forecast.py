@@ -32,9 +32,10 @@ def seasonal_blend(
         return np.full(horizon, finite[-1])
     n_days = min(days, h.size // DAY)
     recent = h[-n_days * DAY :].reshape(n_days, DAY)
-    with np.errstate(invalid="ignore"):
-        profile = np.nanmean(np.where(np.isfinite(recent), recent, np.nan), axis=0)
-    profile = np.where(np.isfinite(profile), profile, np.nanmean(finite))
+    ok = np.isfinite(recent)
+    counts = ok.sum(axis=0)
+    sums = np.where(ok, recent, 0.0).sum(axis=0)
+    profile = np.where(counts > 0, sums / np.maximum(counts, 1), finite.mean())
     # profile[k] is the value k hours after the start of the window; the window ends at "now",
     # so lead time j (1-based) falls on profile index (j - 1) % 24
     lead = np.arange(1, horizon + 1)

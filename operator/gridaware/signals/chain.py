@@ -11,9 +11,9 @@ many zones costs no network and well under a millisecond per zone.
 from __future__ import annotations
 
 import time
-from functools import partial
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 

@@ -1,0 +1,50 @@
+"""The built-in forecaster: table-driven cases on shapes whose right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gridaware.core.forecast import seasonal_blend
+
+DAY = np.array([100.0] * 8 + [50.0] * 8 + [150.0] * 8)
+
+
+@pytest.mark.parametrize(
+    ("history", "horizon", "expected"),
+    [
+        pytest.param(np.full(72, 300.0), 5, np.full(5, 300.0), id="constant"),
+        pytest.param(np.tile(DAY, 7), 24, DAY, id="pure-daily-cycle"),
+        pytest.param(np.array([1.0, 2.0, 3.0]), 3, np.array([3.0, 3.0, 3.0]), id="short"),
+        pytest.param(np.tile(DAY, 3)[:-8], 8, np.full(8, 150.0), id="mid-day-start"),
+    ],
+)
+def test_seasonal_blend_cases(history: np.ndarray, horizon: int, expected: np.ndarray) -> None:
+    assert np.allclose(seasonal_blend(history, horizon), expected)
+
+
+def test_level_shift_decays_towards_the_profile() -> None:
+    plain = seasonal_blend(np.tile(DAY, 7), 48, level_half_life=6)
+    history = np.tile(DAY, 7)
+    history[-1] += 60  # the last hour came in higher than usual
+    gap = seasonal_blend(history, 48, level_half_life=6) - plain
+    assert gap[0] > 25  # the recent level carries into the next hours
+    assert abs(gap[46]) < 1  # and has faded two days out
+    assert np.all(np.diff(gap[:23]) <= 1e-9)
+
+
+def test_nan_gaps_are_ignored() -> None:
+    history = np.tile(DAY, 7)
+    history[5::24] = np.nan
+    assert np.all(np.isfinite(seasonal_blend(history, 24)))
+
+
+@given(st.lists(st.floats(0, 2000), min_size=1, max_size=400), st.integers(1, 96))
+def test_forecast_stays_within_the_observed_range(values: list[float], horizon: int) -> None:
+    fc = seasonal_blend(np.array(values), horizon)
+    assert fc.shape == (horizon,)
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    assert np.all(fc >= lo - span - 1e-6) and np.all(fc <= hi + span + 1e-6)
