@@ -7,6 +7,7 @@ code; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -85,6 +86,18 @@ def _lab_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab_register(args: argparse.Namespace) -> int:
+    from gridaware.lab import register  # noqa: PLC0415
+
+    state = local.load_state(args.state_dir)
+    if state is None:
+        raise LabError(f"no lab at {args.state_dir} (start one with 'gridaware lab up')")
+    register.register(state)
+    members = [c.plan.name for c in state.clusters if c.plan.role == "member"]
+    print(f"CRDs installed on the hub; registered {', '.join(members)} as GridClusters")
+    return 0
+
+
 def _lab_env(args: argparse.Namespace) -> int:
     state = local.load_state(args.state_dir)
     if state is None:
@@ -155,6 +168,48 @@ def _feeds_check(args: argparse.Namespace) -> int:
     return 1 if any(r["STATUS"] == "FAILED" for r in rows) else 0
 
 
+def _crds(args: argparse.Namespace) -> int:
+    from gridaware.api import crd  # noqa: PLC0415
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in crd.render().items():
+        (out / name).write_text(text)
+        print(f"wrote {out / name}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
+    import kopf  # noqa: PLC0415
+
+    from gridaware.handlers import operator  # noqa: F401, PLC0415 - registers handlers
+    from gridaware.handlers.runtime import RUNTIME  # noqa: PLC0415
+
+    RUNTIME.kubeconfig = args.kubeconfig
+    RUNTIME.context = args.context
+    RUNTIME.feeds_config = factory.load_config(args.feeds_config)
+    RUNTIME.probe_interval = args.probe_interval
+    RUNTIME.retry_delay = args.retry_delay
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kopf.objects", "kubernetes", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
+    asyncio.run(
+        kopf.operator(
+            clusterwide=True,
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            priority=args.priority,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gridaware",
@@ -215,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub.add_parser("env", help="print the KUBECONFIG export for the lab").set_defaults(
         func=_lab_env
     )
+    lab_sub.add_parser(
+        "register", help="install the CRDs on the hub and register the members as GridClusters"
+    ).set_defaults(func=_lab_register)
 
     feeds = sub.add_parser("feeds", help="carbon-intensity and price feeds")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True)
@@ -232,6 +290,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--zone", action="append", help="zone to check (repeatable); default: the configured zones"
     )
     check.set_defaults(func=_feeds_check)
+
+    run = sub.add_parser("run", help="run the operator against a hub cluster")
+    run.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="hub kubeconfig (default: KUBECONFIG, ~/.kube/config, or the pod's service account)",
+    )
+    run.add_argument("--context", help="kubeconfig context of the hub")
+    run.add_argument(
+        "--feeds-config",
+        type=Path,
+        help="feeds configuration (YAML); default: the offline synthetic model",
+    )
+    run.add_argument(
+        "--probe-interval",
+        type=float,
+        default=15.0,
+        help="seconds between member health/capacity/signal probes (default: 15)",
+    )
+    run.add_argument(
+        "--retry-delay",
+        type=float,
+        default=10.0,
+        help="seconds before a job that cannot be placed is retried (default: 10)",
+    )
+    run.add_argument("--peering", help="Kopf peering object for HA (one replica active)")
+    run.add_argument("--priority", type=int, default=0, help="peering priority")
+    run.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=_run)
+
+    crds = sub.add_parser("crds", help="write the CRD YAML generated from the API models")
+    crds.add_argument("--out", type=Path, default=Path("crds"), help="directory (default: crds)")
+    crds.set_defaults(func=_crds)
     return parser
 
 

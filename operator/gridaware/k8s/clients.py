@@ -22,6 +22,12 @@ class ClusterUnreachableError(RuntimeError):
     """The API server did not answer, or answered that it is not ready."""
 
 
+# What callers above this layer catch: an API error answer, or no answer at all.
+ApiError = ApiException
+FAILURES = (ApiException, urllib3.exceptions.HTTPError, OSError, ClusterUnreachableError)
+NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError, ClusterUnreachableError)
+
+
 def from_kubeconfig(
     kubeconfig: Path | dict[str, Any], context: str | None = None
 ) -> kubernetes.client.ApiClient:
@@ -78,3 +84,53 @@ def server_version(client: kubernetes.client.ApiClient) -> str:
     except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterUnreachableError(str(exc)) from exc
     return str(info.git_version)
+
+
+def hub_configuration(
+    kubeconfig: Path | None, context: str | None
+) -> kubernetes.client.Configuration:
+    """Client configuration for the hub: a kubeconfig (file, ``KUBECONFIG`` or the default
+    path) or, inside a pod, the service account."""
+    configuration = kubernetes.client.Configuration()
+    if kubeconfig is None and context is None and _in_cluster():
+        kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    else:
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    return configuration
+
+
+def _in_cluster() -> bool:
+    import os  # noqa: PLC0415
+
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not os.environ.get("KUBECONFIG")
+
+
+def connection_params(configuration: kubernetes.client.Configuration) -> dict[str, Any]:
+    """What Kopf's ConnectionInfo needs, from a client configuration."""
+    token = None
+    auth = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
+        "BearerToken"
+    )
+    if auth:
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
+    return {
+        "server": configuration.host,
+        "ca_path": configuration.ssl_ca_cert,
+        "insecure": not configuration.verify_ssl,
+        "certificate_path": configuration.cert_file,
+        "private_key_path": configuration.key_file,
+        "scheme": "Bearer" if token else None,
+        "token": token,
+    }
+
+
+def client_for(configuration: kubernetes.client.Configuration) -> kubernetes.client.ApiClient:
+    configuration.retries = urllib3.Retry(total=0)
+    return kubernetes.client.ApiClient(configuration)

@@ -1,0 +1,335 @@
+"""The ``gridaware.dev/v1alpha1`` API: GridCluster and GridAwareJob, specs and statuses.
+
+These pydantic models are the single source of truth: the CRD YAML in ``crds/`` (OpenAPI
+schema, descriptions for ``kubectl explain``, CEL rules, printer columns) is generated from
+them by ``gridaware.api.crd``, and the operator parses every object it receives through them.
+Field names are camelCase on the wire, snake_case in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+GROUP = "gridaware.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+JOB_LABEL = "gridaware.dev/job"
+OWNER_UID_ANNOTATION = "gridaware.dev/owner-uid"
+CLUSTER_LABEL = "gridaware.dev/cluster"
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+Zone = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+def job_label_value(namespace: str, name: str) -> str:
+    """The ``gridaware.dev/job`` label value: ``<namespace>.<name>``, or a hashed form when that
+    is longer than a label value may be (63)."""
+    import hashlib  # noqa: PLC0415
+
+    value = f"{namespace}.{name}"
+    if len(value) <= 63:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+    return f"{value[:50].rstrip('-.')}-{digest}"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+# --- shared --------------------------------------------------------------------------------
+
+
+class Condition(Model):
+    """The latest observation of one aspect of the object's state (Kubernetes convention)."""
+
+    type: str = Field(description="Condition type, e.g. Scheduled, Running, Reachable.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason for the last transition.")
+    message: str = Field(default="", description="Human-readable details.")
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation that this condition was set for."
+    )
+    last_transition_time: str | None = Field(
+        default=None, description="When the status last changed (RFC 3339)."
+    )
+
+
+class SecretKeyRef(Model):
+    namespace: str = Field(
+        min_length=1, max_length=63, description="Namespace of the Secret on the hub."
+    )
+    name: str = Field(min_length=1, max_length=253, description="Name of the Secret.")
+    key: str = Field(
+        default="kubeconfig",
+        min_length=1,
+        description="Key in the Secret's data that holds the kubeconfig.",
+    )
+
+
+class Resources(Model):
+    """Amounts of cpu (cores), memory (bytes) and nvidia.com/gpu (devices)."""
+
+    cpu: float = Field(default=0, ge=0, description="CPU cores.")
+    memory: float = Field(default=0, ge=0, description="Memory in bytes.")
+    gpu: float = Field(default=0, ge=0, description="nvidia.com/gpu devices.")
+
+    def fits(self, need: Resources) -> bool:
+        eps = 1e-9
+        return (
+            need.cpu <= self.cpu + eps
+            and need.memory <= self.memory + eps
+            and need.gpu <= self.gpu + eps
+        )
+
+    def minus(self, other: Resources) -> Resources:
+        return Resources(
+            cpu=self.cpu - other.cpu, memory=self.memory - other.memory, gpu=self.gpu - other.gpu
+        )
+
+    def plus(self, other: Resources) -> Resources:
+        return Resources(
+            cpu=self.cpu + other.cpu, memory=self.memory + other.memory, gpu=self.gpu + other.gpu
+        )
+
+
+class CapacityOverride(Model):
+    """Caps the capacity gridaware may use in a cluster (Kubernetes quantities)."""
+
+    cpu: str | None = Field(default=None, description='Most CPU to use, e.g. "64".')
+    memory: str | None = Field(default=None, description='Most memory to use, e.g. "256Gi".')
+    gpu: int | None = Field(default=None, ge=0, description="Most nvidia.com/gpu to use.")
+
+
+# --- GridCluster ---------------------------------------------------------------------------
+
+
+class GridClusterSpec(Model):
+    """A member cluster in a grid region, registered on the hub."""
+
+    region: str = Field(
+        min_length=1, max_length=63, description="Region name shown to users, e.g. us-west."
+    )
+    grid_zone: str = Field(
+        min_length=1,
+        max_length=32,
+        description="Grid zone code the carbon feeds use, e.g. US-CAL-CISO.",
+    )
+    price_zone: str | None = Field(
+        default=None, max_length=32, description="Day-ahead market zone; defaults to gridZone."
+    )
+    kubeconfig_secret_ref: SecretKeyRef = Field(
+        description="Secret on the hub holding a kubeconfig for this member cluster."
+    )
+    capacity: CapacityOverride | None = Field(
+        default=None, description="Optional cap on what gridaware may use in this cluster."
+    )
+    pue: float = Field(
+        default=1.2,
+        ge=1.0,
+        le=3.0,
+        description="Power usage effectiveness of the data centre (>= 1.0).",
+    )
+
+
+class SignalStatus(Model):
+    value: float = Field(description="Current value.")
+    unit: str = Field(description="Unit, e.g. gCO2e/kWh or EUR/MWh.")
+    source: str = Field(description="Provider that answered.")
+    kind: str | None = Field(default=None, description="average or marginal (carbon only).")
+    age_seconds: float = Field(description="Seconds since the value's interval ended.")
+    stale: bool = Field(description="True when older than the configured limit.")
+
+
+class GridClusterStatus(Model):
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Reachable and Ready conditions."
+    )
+    server_version: str | None = Field(default=None, description="Member API server version.")
+    allocatable: Resources | None = Field(
+        default=None, description="Allocatable capacity of ready nodes."
+    )
+    free: Resources | None = Field(default=None, description="Capacity not requested by pods.")
+    carbon: SignalStatus | None = Field(default=None, description="Current carbon intensity.")
+    price: SignalStatus | None = Field(default=None, description="Current day-ahead price.")
+    jobs: int | None = Field(default=None, description="Active gridaware jobs in this cluster.")
+    last_probe_time: str | None = Field(default=None, description="Last health probe (RFC 3339).")
+
+
+# --- GridAwareJob --------------------------------------------------------------------------
+
+
+class LabelSelectorRequirement(Model):
+    key: str = Field(description="Label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In, NotIn, Exists or DoesNotExist."
+    )
+    values: list[str] = Field(default_factory=list, description="Values for In and NotIn.")
+
+
+class LabelSelector(Model):
+    match_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels the GridCluster must have."
+    )
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, description="Set-based requirements on GridCluster labels."
+    )
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if any(labels.get(k) != v for k, v in self.match_labels.items()):
+            return False
+        for req in self.match_expressions:
+            present = req.key in labels
+            if req.operator == "Exists" and not present:
+                return False
+            if req.operator == "DoesNotExist" and present:
+                return False
+            if req.operator == "In" and labels.get(req.key) not in req.values:
+                return False
+            if req.operator == "NotIn" and present and labels[req.key] in req.values:
+                return False
+        return True
+
+
+class Placement(Model):
+    """Where the job may run. Empty means any registered, healthy cluster."""
+
+    clusters: list[Name] = Field(
+        default_factory=list,
+        max_length=100,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Allowed GridCluster names (empty: all).",
+    )
+    cluster_selector: LabelSelector | None = Field(
+        default=None, description="Allowed GridClusters by their labels."
+    )
+    excluded_zones: list[Zone] = Field(
+        default_factory=list,
+        max_length=100,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Grid zones the job must not run in (e.g. data-residency rules).",
+    )
+
+
+class Energy(Model):
+    """How much power the job draws, for carbon and cost estimates and accounts."""
+
+    watts_per_replica: float | None = Field(
+        default=None, gt=0, le=100000, description="Average power per pod in W."
+    )
+    watts_per_cpu: float | None = Field(
+        default=None, gt=0, le=10000, description="Power per requested CPU core in W."
+    )
+    watts_per_gpu: float | None = Field(
+        default=None, gt=0, le=10000, description="Power per requested GPU in W."
+    )
+
+
+class Objective(Model):
+    """What to optimise: weights of carbon and price, and an optional carbon ceiling."""
+
+    carbon_weight: float = Field(default=1.0, ge=0, le=1000, description="Weight of carbon.")
+    price_weight: float = Field(default=0.0, ge=0, le=1000, description="Weight of price.")
+    carbon_ceiling: float | None = Field(
+        default=None,
+        gt=0,
+        le=2000,
+        description="Never run where intensity (gCO2e/kWh) is above this; wait instead.",
+    )
+
+
+class GridAwareJobSpec(Model):
+    template: dict[str, Any] = Field(
+        description="The batch/v1 JobSpec to run in the chosen member cluster."
+    )
+    placement: Placement = Field(default_factory=Placement, description="Where the job may run.")
+    energy: Energy = Field(default_factory=Energy, description="Power model of the job.")
+    objective: Objective = Field(default_factory=Objective, description="Optimisation goal.")
+
+
+class CandidateScore(Model):
+    cluster: str = Field(description="GridCluster name.")
+    zone: str = Field(description="Grid zone.")
+    eligible: bool = Field(description="Whether the cluster passed every hard constraint.")
+    reason: str = Field(default="", description="Why it was not eligible, if it was not.")
+    carbon: float | None = Field(default=None, description="Carbon intensity (gCO2e/kWh).")
+    price: float | None = Field(default=None, description="Price (USD/MWh equivalent).")
+    score: float | None = Field(default=None, description="Weighted score; lower is better.")
+
+
+class PlacementRecord(Model):
+    time: str = Field(description="When the decision was made (RFC 3339).")
+    cluster: str | None = Field(default=None, description="Chosen cluster, if any.")
+    reason: str = Field(description="Why this cluster (or none) was chosen.")
+    candidates: list[CandidateScore] = Field(
+        default_factory=list, description="Every candidate with its score."
+    )
+
+
+class MemberJobRef(Model):
+    cluster: str = Field(description="GridCluster holding the member Job.")
+    namespace: str = Field(description="Namespace of the member Job.")
+    name: str = Field(description="Name of the member Job.")
+    uid: str | None = Field(default=None, description="UID of the member Job.")
+
+
+Phase = Literal["Pending", "Scheduled", "Running", "Succeeded", "Failed"]
+
+
+class GridAwareJobStatus(Model):
+    observed_generation: int | None = Field(default=None, description="Last generation acted upon.")
+    phase: Phase | None = Field(
+        default=None, description="Pending, Scheduled, Running, Succeeded or Failed."
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    cluster: str | None = Field(default=None, description="Cluster the job runs in.")
+    region: str | None = Field(default=None, description="Region of that cluster.")
+    zone: str | None = Field(default=None, description="Grid zone of that cluster.")
+    member_job: MemberJobRef | None = Field(default=None, description="The member Job.")
+    carbon_at_placement: float | None = Field(
+        default=None, description="Carbon intensity (gCO2e/kWh) when placed."
+    )
+    price_at_placement: float | None = Field(
+        default=None, description="Price (USD/MWh) when placed."
+    )
+    placements: list[PlacementRecord] = Field(
+        default_factory=list, description="Placement decisions, newest last."
+    )
+    placed_time: str | None = Field(default=None, description="When placed (RFC 3339).")
+    start_time: str | None = Field(default=None, description="When the member Job started.")
+    completion_time: str | None = Field(default=None, description="When it finished.")
+
+
+def now_rfc3339(t: dt.datetime | None = None) -> str:
+    return (t or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MemberJobState(Model):
+    """What the operator observed of a member Job (from the member cluster's watch)."""
+
+    cluster: str
+    namespace: str
+    name: str
+    uid: str
+    owner_uid: str | None = None
+    owner: str | None = None  # "<namespace>/<name>" of the GridAwareJob on the hub
+    active: int = 0
+    ready: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    complete: bool = False
+    failed_condition: bool = False
+    message: str = ""
+    start_time: str | None = None
+    completion_time: str | None = None
+    resource_version: str = ""
+    requests: Resources = Field(default_factory=Resources)
+
+    @property
+    def finished(self) -> bool:
+        return self.complete or self.failed_condition

@@ -1,0 +1,124 @@
+"""A GridAwareJob's status as a pure function of what was decided and what the member Job
+reports: conditions, phase and timestamps, and whether anything changed at all (status is
+written only when it did)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gridaware.api.v1alpha1 import Condition, GridAwareJobStatus, MemberJobState
+
+TERMINAL = ("Succeeded", "Failed")
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: str,
+) -> list[Condition]:
+    """Conditions with ``type_`` set; lastTransitionTime changes only when status does."""
+    out = []
+    found = False
+    for c in conditions:
+        if c.type != type_:
+            out.append(c)
+            continue
+        found = True
+        changed = c.status != status
+        out.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                observed_generation=generation,
+                last_transition_time=now if changed else c.last_transition_time,
+            )
+        )
+    if not found:
+        out.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                observed_generation=generation,
+                last_transition_time=now,
+            )
+        )
+    return out
+
+
+def condition(status: GridAwareJobStatus, type_: str) -> Condition | None:
+    return next((c for c in status.conditions if c.type == type_), None)
+
+
+def mirror(
+    status: GridAwareJobStatus, member: MemberJobState, generation: int | None, now: str
+) -> GridAwareJobStatus:
+    """The status after observing ``member`` (the Job this GridAwareJob owns)."""
+    if status.phase in TERMINAL:
+        return status
+    s = status.model_copy(deep=True)
+    if s.member_job is not None and member.uid and s.member_job.uid != member.uid:
+        s.member_job = s.member_job.model_copy(update={"uid": member.uid})
+    where = f"{member.namespace}/{member.name} in {member.cluster}"
+    if member.complete:
+        s.phase = "Succeeded"
+        s.completion_time = member.completion_time or now
+        s.start_time = s.start_time or member.start_time
+        s.conditions = set_condition(
+            s.conditions, "Running", "False", "Completed", f"{where} completed", generation, now
+        )
+        s.conditions = set_condition(
+            s.conditions,
+            "Succeeded",
+            "True",
+            "JobCompleted",
+            f"{where} completed ({member.succeeded} pods succeeded)",
+            generation,
+            now,
+        )
+    elif member.failed_condition:
+        s.phase = "Failed"
+        s.completion_time = member.completion_time or now
+        s.conditions = set_condition(
+            s.conditions, "Running", "False", "JobFailed", f"{where} failed", generation, now
+        )
+        s.conditions = set_condition(
+            s.conditions,
+            "Failed",
+            "True",
+            "JobFailed",
+            member.message or f"{where} failed",
+            generation,
+            now,
+        )
+    elif member.active > 0 and member.ready > 0:
+        s.phase = "Running"
+        s.start_time = s.start_time or member.start_time or now
+        s.conditions = set_condition(
+            s.conditions,
+            "Running",
+            "True",
+            "PodsRunning",
+            f"{member.ready} of {member.active} pods ready in {where}",
+            generation,
+            now,
+        )
+    return s
+
+
+def patch(old: dict[str, Any] | None, new: GridAwareJobStatus) -> dict[str, Any] | None:
+    """A merge patch for ``status`` turning ``old`` into ``new``, or None if nothing changed."""
+    target = new.model_dump(by_alias=True, exclude_none=True, mode="json")
+    old = old or {}
+    diff: dict[str, Any] = {}
+    for key, value in target.items():
+        if old.get(key) != value:
+            diff[key] = value
+    return diff or None

@@ -1,0 +1,143 @@
+"""Choosing a member cluster for a job from a snapshot of every cluster.
+
+Hard constraints first (allowed names and labels, excluded zones, health, capacity, carbon
+ceiling), then a weighted score of the effective carbon intensity and price (both multiplied
+by the data centre's PUE, so a greener grid behind a wasteful data centre is not preferred),
+normalised by fixed references so that scores are comparable across decisions. Every
+candidate is returned with its score or the reason it was excluded, which is what users see in
+``status.placements``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gridaware.api.v1alpha1 import CandidateScore, Objective, Placement, Resources
+
+CARBON_REF = 400.0  # gCO2e/kWh: about the world average grid
+PRICE_REF = 100.0  # USD/MWh
+
+
+class Wait(StrEnum):
+    """Why no cluster was chosen; the condition reason users see."""
+
+    NO_ELIGIBLE = "NoEligibleCluster"  # constraints exclude every cluster: fix the spec
+    CAPACITY = "InsufficientCapacity"  # would fit once capacity frees up
+    CEILING = "AboveCarbonCeiling"  # every fitting cluster is above the ceiling right now
+    UNREACHABLE = "ClusterUnreachable"  # the fitting clusters are unreachable
+    NO_SIGNAL = "SignalsUnavailable"  # no carbon/price value for the fitting clusters
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    name: str
+    region: str
+    zone: str
+    labels: dict[str, str] = field(default_factory=dict)
+    reachable: bool = True
+    allocatable: Resources = field(default_factory=Resources)
+    free: Resources = field(default_factory=Resources)
+    carbon: float | None = None
+    price_usd: float | None = None
+    pue: float = 1.0
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    requests: Resources
+    placement: Placement
+    objective: Objective
+
+
+@dataclass(frozen=True)
+class Decision:
+    cluster: ClusterSnapshot | None
+    reason: str
+    candidates: list[CandidateScore]
+    wait: Wait | None = None
+
+
+def score(
+    objective: Objective, carbon: float | None, price_usd: float | None, pue: float
+) -> float | None:
+    """Weighted, PUE-adjusted, normalised cost of running here; lower is better."""
+    wc, wp = objective.carbon_weight, objective.price_weight
+    if (wc > 0 and carbon is None) or (wp > 0 and price_usd is None) or wc + wp <= 0:
+        return None
+    total = 0.0
+    if wc > 0 and carbon is not None:
+        total += wc * carbon * pue / CARBON_REF
+    if wp > 0 and price_usd is not None:
+        total += wp * price_usd * pue / PRICE_REF
+    return total / (wc + wp)
+
+
+def _exclusion(job: JobRequest, c: ClusterSnapshot) -> tuple[str, Wait] | None:
+    p = job.placement
+    if p.clusters and c.name not in p.clusters:
+        return "not in placement.clusters", Wait.NO_ELIGIBLE
+    if p.cluster_selector is not None and not p.cluster_selector.matches(c.labels):
+        return "labels do not match placement.clusterSelector", Wait.NO_ELIGIBLE
+    if c.zone in p.excluded_zones:
+        return f"zone {c.zone} is in placement.excludedZones", Wait.NO_ELIGIBLE
+    if not c.allocatable.fits(job.requests):
+        return "the job needs more than the cluster has in total", Wait.NO_ELIGIBLE
+    if not c.reachable:
+        return "cluster unreachable", Wait.UNREACHABLE
+    if not c.free.fits(job.requests):
+        return "not enough free capacity now", Wait.CAPACITY
+    if score(job.objective, c.carbon, c.price_usd, c.pue) is None:
+        return "no carbon or price signal", Wait.NO_SIGNAL
+    ceiling = job.objective.carbon_ceiling
+    if ceiling is not None and c.carbon is not None and c.carbon > ceiling:
+        return f"{c.carbon:.0f} gCO2e/kWh is above the ceiling of {ceiling:.0f}", Wait.CEILING
+    return None
+
+
+_WAIT_ORDER = [Wait.CEILING, Wait.CAPACITY, Wait.NO_SIGNAL, Wait.UNREACHABLE, Wait.NO_ELIGIBLE]
+
+
+def decide(job: JobRequest, clusters: list[ClusterSnapshot]) -> Decision:
+    """The best eligible cluster, or None with the most actionable reason to wait."""
+    candidates: list[CandidateScore] = []
+    eligible: list[tuple[float, str, ClusterSnapshot]] = []
+    waits: list[Wait] = []
+    for c in sorted(clusters, key=lambda c: c.name):
+        s = score(job.objective, c.carbon, c.price_usd, c.pue)
+        excluded = _exclusion(job, c)
+        candidates.append(
+            CandidateScore(
+                cluster=c.name,
+                zone=c.zone,
+                eligible=excluded is None,
+                reason=excluded[0] if excluded else ("signals are stale" if c.stale else ""),
+                carbon=None if c.carbon is None else round(c.carbon, 1),
+                price=None if c.price_usd is None else round(c.price_usd, 2),
+                score=None if s is None else round(s, 4),
+            )
+        )
+        if excluded is None and s is not None:
+            eligible.append((s, c.name, c))
+        elif excluded is not None:
+            waits.append(excluded[1])
+    if not eligible:
+        if not clusters:
+            return Decision(None, "no GridCluster is registered", candidates, Wait.NO_ELIGIBLE)
+        wait = next((w for w in _WAIT_ORDER if w in waits), Wait.NO_ELIGIBLE)
+        detail = "; ".join(f"{c.cluster}: {c.reason}" for c in candidates)
+        return Decision(None, f"no cluster can take the job now ({detail})", candidates, wait)
+    eligible.sort(key=lambda e: (e[0], e[1]))
+    best_score, _, best = eligible[0]
+    what = []
+    if best.carbon is not None:
+        what.append(f"{best.carbon:.0f} gCO2e/kWh")
+    if best.price_usd is not None and job.objective.price_weight > 0:
+        what.append(f"{best.price_usd:.0f} USD/MWh")
+    reason = f"lowest score {best_score:.3f} ({', '.join(what)}, PUE {best.pue:g})"
+    if len(eligible) > 1:
+        reason += f"; next {eligible[1][1]} at {eligible[1][0]:.3f}"
+    else:
+        reason += "; the only eligible cluster"
+    return Decision(best, reason, candidates)

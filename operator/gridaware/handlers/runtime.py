@@ -1,0 +1,28 @@
+"""Process-wide settings of a running operator: hub credentials, feeds and intervals.
+
+``gridaware run`` fills this in before Kopf starts; handlers read it. Keeping it in one place
+makes the handlers' dependencies explicit and lets tests run the operator as a subprocess with
+nothing but command-line flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gridaware.api.feeds import FeedsConfig
+from gridaware.signals.chain import Feeds
+
+
+@dataclass
+class Runtime:
+    kubeconfig: Path | None = None
+    context: str | None = None
+    feeds_config: FeedsConfig = field(default_factory=FeedsConfig)
+    feeds: Feeds | None = None
+    probe_interval: float = 15.0
+    retry_delay: float = 10.0
+    history_limit: int = 10
+
+
+RUNTIME = Runtime()

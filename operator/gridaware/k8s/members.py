@@ -1,0 +1,228 @@
+"""Member clusters: the Jobs gridaware creates there, their watch, and capacity probes.
+
+Member Jobs carry everything needed to rebuild state after a restart: the label
+``gridaware.dev/job`` (owner, for selection) and annotations with the owner's UID and name.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import kubernetes.client
+import kubernetes.watch
+from kubernetes.client.exceptions import ApiException
+
+from gridaware.api.v1alpha1 import (
+    CLUSTER_LABEL,
+    JOB_LABEL,
+    OWNER_UID_ANNOTATION,
+    MemberJobState,
+    Resources,
+    job_label_value,
+)
+from gridaware.core import quantity
+from gridaware.k8s.clients import DEFAULT_TIMEOUT
+
+OWNER_ANNOTATION = "gridaware.dev/owner"
+_SERIALIZER = kubernetes.client.ApiClient()
+
+
+def _to_wire(obj: Any) -> Any:
+    """A client model as the API's JSON (camelCase keys)."""
+    return _SERIALIZER.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+
+
+def job_manifest(
+    namespace: str, name: str, owner_uid: str, cluster: str, template: dict[str, Any]
+) -> dict[str, Any]:
+    """The member Job for a GridAwareJob (pure)."""
+    spec = copy.deepcopy(template)
+    label = job_label_value(namespace, name)
+    pod_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    pod_meta.setdefault("labels", {})[JOB_LABEL] = label
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                JOB_LABEL: label,
+                CLUSTER_LABEL: cluster,
+                "app.kubernetes.io/managed-by": "gridaware",
+            },
+            "annotations": {
+                OWNER_UID_ANNOTATION: owner_uid,
+                OWNER_ANNOTATION: f"{namespace}/{name}",
+            },
+        },
+        "spec": spec,
+    }
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else str(value)
+
+
+def state_of(cluster: str, job: kubernetes.client.V1Job) -> MemberJobState:
+    meta = job.metadata or kubernetes.client.V1ObjectMeta()
+    status = job.status or kubernetes.client.V1JobStatus()
+    annotations = (meta.annotations if meta else None) or {}
+    complete = failed = False
+    message = ""
+    for c in status.conditions or []:
+        if c.status != "True":
+            continue
+        if c.type == "Complete":
+            complete = True
+        elif c.type == "Failed":
+            failed = True
+            message = f"{c.reason or 'Failed'}: {c.message or ''}".strip(": ")
+    return MemberJobState(
+        cluster=cluster,
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        owner_uid=annotations.get(OWNER_UID_ANNOTATION),
+        owner=annotations.get(OWNER_ANNOTATION),
+        active=status.active or 0,
+        ready=status.ready or 0,
+        succeeded=status.succeeded or 0,
+        failed=status.failed or 0,
+        complete=complete,
+        failed_condition=failed,
+        message=message,
+        start_time=_iso(status.start_time),
+        completion_time=_iso(status.completion_time),
+        resource_version=meta.resource_version or "",
+        requests=quantity.job_requests(_to_wire(job.spec) if job.spec else {})[0],
+    )
+
+
+def create_job(client: kubernetes.client.ApiClient, manifest: dict[str, Any]) -> tuple[str, bool]:
+    """Create the member Job; (uid, created). An existing Job of the same owner is adopted;
+    one of another owner is a conflict (ValueError)."""
+    batch = kubernetes.client.BatchV1Api(client)
+    ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    try:
+        job = batch.create_namespaced_job(
+            ns, kubernetes.client.V1Job.model_validate(manifest), _request_timeout=DEFAULT_TIMEOUT
+        )
+        return _uid(job), True
+    except ApiException as exc:
+        if exc.status == 404:  # namespace missing
+            ensure_namespace(client, ns)
+            job = batch.create_namespaced_job(
+                ns,
+                kubernetes.client.V1Job.model_validate(manifest),
+                _request_timeout=DEFAULT_TIMEOUT,
+            )
+            return _uid(job), True
+        if exc.status != 409:
+            raise
+    existing = batch.read_namespaced_job(name, ns, _request_timeout=DEFAULT_TIMEOUT)
+    meta = existing.metadata or kubernetes.client.V1ObjectMeta()
+    owner = (meta.annotations or {}).get(OWNER_UID_ANNOTATION)
+    if owner != manifest["metadata"]["annotations"][OWNER_UID_ANNOTATION]:
+        raise ValueError(f"a Job {ns}/{name} not created by this GridAwareJob already exists")
+    return _uid(existing), False
+
+
+def _uid(job: kubernetes.client.V1Job) -> str:
+    return str(job.metadata.uid) if job.metadata else ""
+
+
+def ensure_namespace(client: kubernetes.client.ApiClient, name: str) -> None:
+    body = kubernetes.client.V1Namespace.model_validate(
+        {"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "gridaware"}}}
+    )
+    try:
+        kubernetes.client.CoreV1Api(client).create_namespace(body, _request_timeout=DEFAULT_TIMEOUT)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def delete_job(
+    client: kubernetes.client.ApiClient, namespace: str, name: str, grace_seconds: int | None = None
+) -> bool:
+    """Delete a member Job and its pods; False when it was already gone."""
+    body = kubernetes.client.V1DeleteOptions(
+        propagation_policy="Background", grace_period_seconds=grace_seconds
+    )
+    try:
+        kubernetes.client.BatchV1Api(client).delete_namespaced_job(
+            name, namespace, body=body, _request_timeout=DEFAULT_TIMEOUT
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def list_jobs(
+    client: kubernetes.client.ApiClient, cluster: str
+) -> tuple[list[MemberJobState], str]:
+    """Every gridaware Job in the member and the list's resourceVersion (to watch from)."""
+    jobs = kubernetes.client.BatchV1Api(client).list_job_for_all_namespaces(
+        label_selector=JOB_LABEL, _request_timeout=(3.0, 60.0)
+    )
+    rv = jobs.metadata.resource_version if jobs.metadata else ""
+    return [state_of(cluster, j) for j in jobs.items], str(rv or "")
+
+
+def watch_jobs(
+    client: kubernetes.client.ApiClient, cluster: str, resource_version: str, timeout_seconds: int
+) -> Iterator[tuple[str, MemberJobState]]:
+    """Events (ADDED, MODIFIED, DELETED) of gridaware Jobs from ``resource_version`` on."""
+    w = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
+    for event in w.stream(  # type: ignore[no-untyped-call]
+        kubernetes.client.BatchV1Api(client).list_job_for_all_namespaces,
+        label_selector=JOB_LABEL,
+        resource_version=resource_version,
+        timeout_seconds=timeout_seconds,
+        allow_watch_bookmarks=False,
+        _request_timeout=(3.0, timeout_seconds + 10),
+    ):
+        obj = event["object"]
+        if event["type"] == "ERROR":
+            raise ApiException(status=410, reason="watch expired")
+        yield str(event["type"]), state_of(cluster, obj)
+
+
+def capacity(client: kubernetes.client.ApiClient) -> tuple[Resources, Resources]:
+    """(allocatable of ready nodes, requests of running pods that gridaware did not create)."""
+    core = kubernetes.client.CoreV1Api(client)
+    allocatable = Resources()
+    for node in core.list_node(_request_timeout=DEFAULT_TIMEOUT).items:
+        status = node.status
+        ready = any(
+            c.type == "Ready" and c.status == "True"
+            for c in (status.conditions if status else None) or []
+        )
+        if not ready or (node.spec and node.spec.unschedulable) or status is None:
+            continue
+        alloc = status.allocatable or {}
+        allocatable = allocatable.plus(
+            Resources(
+                cpu=quantity.parse(alloc.get("cpu", 0)),
+                memory=quantity.parse(alloc.get("memory", 0)),
+                gpu=quantity.parse(alloc.get("nvidia.com/gpu", 0)),
+            )
+        )
+    requested = Resources()
+    pods = core.list_pod_for_all_namespaces(
+        field_selector="status.phase!=Succeeded,status.phase!=Failed", _request_timeout=(3.0, 60.0)
+    )
+    for pod in pods.items:
+        if pod.spec is None or not pod.spec.node_name:
+            continue
+        if JOB_LABEL in ((pod.metadata.labels if pod.metadata else None) or {}):
+            continue  # gridaware's own pods are accounted from their Jobs
+        requested = requested.plus(quantity.pod_requests(_to_wire(pod.spec)))
+    return allocatable, requested
