@@ -8,6 +8,9 @@ their own (to kill components or tear it down) start a small one themselves.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import kubernetes.client
 import pytest
+import yaml
 
 from gridaware.k8s import clients, objects
 from gridaware.lab import local
@@ -89,3 +93,117 @@ def feed_server() -> Iterator[FeedServer]:
     server = FeedServer()
     yield server
     server.close()
+
+
+STATIC_SIGNALS = {  # gCO2e/kWh and USD/MWh per lab zone: eu-central greenest, us-east cheapest
+    "US-CAL-CISO": {"carbon": 300, "price": 80, "currency": "USD"},
+    "DE-LU": {"carbon": 100, "price": 150, "currency": "USD"},
+    "US-MIDA-PJM": {"carbon": 200, "price": 40, "currency": "USD"},
+}
+
+
+class Operator:
+    """``gridaware run`` as a subprocess against the session lab's hub."""
+
+    def __init__(self, lab: Lab, workdir: Path) -> None:
+        self.lab = lab
+        self.feeds = workdir / "feeds.yaml"
+        self.feeds.write_text(
+            yaml.safe_dump(
+                {
+                    "providers": {
+                        "static": {"type": "static", "options": {"values": STATIC_SIGNALS}}
+                    },
+                    "default": {"carbon": ["static"], "price": ["static"]},
+                }
+            )
+        )
+        self.log = workdir / "operator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = str(Path(sys.executable).parent / "gridaware")
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    exe,
+                    "run",
+                    "--kubeconfig",
+                    str(self.lab.state.kubeconfig),
+                    "--context",
+                    "hub",
+                    "--feeds-config",
+                    str(self.feeds),
+                    "--probe-interval",
+                    "2",
+                    "--retry-delay",
+                    "2",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def kubectl(
+    lab: Lab, *args: str, stdin: str | None = None, context: str = "hub", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [
+            str(Path(str(lab.state.bin_dir)) / "kubectl"),
+            "--kubeconfig",
+            str(lab.state.kubeconfig),
+            "--context",
+            context,
+            *args,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def cluster_ready(lab: Lab, name: str) -> bool:
+    out = kubectl(
+        lab,
+        "get",
+        "gridcluster",
+        name,
+        "-o",
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+        check=False,
+    )
+    return out.stdout.strip() == "True"
+
+
+@pytest.fixture(scope="session")
+def operator(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    from gridaware.lab import register
+
+    register.register(lab.state)
+    op = Operator(lab, tmp_path_factory.mktemp("operator"))
+    op.start()
+    for member in lab.members:
+        wait_for(lambda m=member: cluster_ready(lab, m), f"GridCluster {member} Ready", timeout=90)
+    yield op
+    op.stop()

@@ -24,41 +24,72 @@ SECRET_NAMESPACE = "gridaware-system"
 
 def manifests(state: LabState) -> list[dict[str, Any]]:
     """Namespace, one kubeconfig Secret and one GridCluster per member (pure)."""
-    docs: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace",
-                                   "metadata": {"name": SECRET_NAMESPACE}}]
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SECRET_NAMESPACE}}
+    ]
     for cluster in state.clusters:
         plan = cluster.plan
         if plan.role != "member":
             continue
         secret = f"{plan.name}-kubeconfig"
-        docs.append({
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": secret, "namespace": SECRET_NAMESPACE,
-                         "labels": {"app.kubernetes.io/part-of": "gridaware"}},
-            "data": {"kubeconfig": base64.b64encode(cluster.kubeconfig.read_bytes()).decode()},
-        })
-        docs.append({
-            "apiVersion": API_VERSION, "kind": "GridCluster",
-            "metadata": {"name": plan.name, "labels": {"gridaware.dev/lab": "true",
-                                                       "topology.kubernetes.io/region":
-                                                           plan.region or plan.name}},
-            "spec": {"region": plan.region, "gridZone": plan.grid_zone,
-                     **({"priceZone": plan.price_zone} if plan.price_zone else {}),
-                     "kubeconfigSecretRef": {"namespace": SECRET_NAMESPACE, "name": secret,
-                                             "key": "kubeconfig"},
-                     "pue": 1.2},
-        })
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {
+                    "name": secret,
+                    "namespace": SECRET_NAMESPACE,
+                    "labels": {"app.kubernetes.io/part-of": "gridaware"},
+                },
+                "data": {"kubeconfig": base64.b64encode(cluster.kubeconfig.read_bytes()).decode()},
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "GridCluster",
+                "metadata": {
+                    "name": plan.name,
+                    "labels": {
+                        "gridaware.dev/lab": "true",
+                        "topology.kubernetes.io/region": plan.region or plan.name,
+                    },
+                },
+                "spec": {
+                    "region": plan.region,
+                    "gridZone": plan.grid_zone,
+                    **({"priceZone": plan.price_zone} if plan.price_zone else {}),
+                    "kubeconfigSecretRef": {
+                        "namespace": SECRET_NAMESPACE,
+                        "name": secret,
+                        "key": "kubeconfig",
+                    },
+                    "pue": 1.2,
+                },
+            }
+        )
     return docs
 
 
-def kubectl(state: LabState, *args: str, stdin: str | None = None,
-            context: str = "hub") -> str:
+def kubectl(state: LabState, *args: str, stdin: str | None = None, context: str = "hub") -> str:
     if state.bin_dir is None:
         raise LabError("the lab state names no binary directory; recreate the lab")
     result = subprocess.run(
-        [str(Path(state.bin_dir) / "kubectl"), "--kubeconfig", str(state.kubeconfig),
-         "--context", context, *args],
-        input=stdin, capture_output=True, text=True, check=False, timeout=120)
+        [
+            str(Path(state.bin_dir) / "kubectl"),
+            "--kubeconfig",
+            str(state.kubeconfig),
+            "--context",
+            context,
+            *args,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise LabError(f"kubectl {' '.join(args[:2])} failed: {result.stderr.strip()}")
     return result.stdout
@@ -67,6 +98,13 @@ def kubectl(state: LabState, *args: str, stdin: str | None = None,
 def register(state: LabState) -> None:
     """Install the CRDs on the hub and register every member cluster (idempotent)."""
     kubectl(state, "apply", "-f", "-", stdin="---\n".join(crd.render().values()))
-    kubectl(state, "wait", "--for", "condition=Established", "--timeout=60s",
-            "crd/gridawarejobs.gridaware.dev", "crd/gridclusters.gridaware.dev")
+    kubectl(
+        state,
+        "wait",
+        "--for",
+        "condition=Established",
+        "--timeout=60s",
+        "crd/gridawarejobs.gridaware.dev",
+        "crd/gridclusters.gridaware.dev",
+    )
     kubectl(state, "apply", "-f", "-", stdin=yaml.safe_dump_all(manifests(state)))
