@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from gridaware import __version__
 from gridaware.api.regions import DEFAULT_LAB_REGIONS, REGIONS, UnknownRegionError
 from gridaware.api.signals import Signal
+from gridaware.k8s.clients import FAILURES, KubeconfigError
 from gridaware.lab import kind, local, supervisor
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import NodePool, plan
@@ -95,6 +96,23 @@ def _lab_register(args: argparse.Namespace) -> int:
     register.register(state)
     members = [c.plan.name for c in state.clusters if c.plan.role == "member"]
     print(f"CRDs installed on the hub; registered {', '.join(members)} as GridClusters")
+    return 0
+
+
+def _lab_operator(args: argparse.Namespace) -> int:
+    state = local.load_state(args.state_dir)
+    if state is None:
+        raise LabError(f"no lab at {args.state_dir} (start one with 'gridaware lab up')")
+    extra = ["--probe-interval", str(args.probe_interval)]
+    if args.feeds_config:
+        extra += ["--feeds-config", str(args.feeds_config.resolve())]
+    rec = local.start_operator(state, extra)
+    time.sleep(1.0)
+    if not supervisor.alive(rec):
+        raise LabError(
+            f"the operator exited at once; see {rec.log}: " + supervisor.log_tail(rec, 1)
+        )
+    print(f"operator running (pid {rec.pid}); log: {rec.log}")
     return 0
 
 
@@ -176,6 +194,68 @@ def _crds(args: argparse.Namespace) -> int:
     for name, text in crd.render().items():
         (out / name).write_text(text)
         print(f"wrote {out / name}")
+    return 0
+
+
+def _since(stamp: str | None) -> str:
+    if not stamp:
+        return "-"
+    import datetime as dt  # noqa: PLC0415
+
+    then = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return _age((dt.datetime.now(dt.UTC) - then).total_seconds())
+
+
+def _status(args: argparse.Namespace) -> int:
+    from gridaware.k8s import clients, hub  # noqa: PLC0415
+
+    client = clients.client_for(clients.hub_configuration(args.kubeconfig, args.context))
+    jobs = []
+    for body in sorted(
+        hub.list_jobs(client), key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"])
+    ):
+        st = body.get("status") or {}
+        sched = next((c for c in st.get("conditions", []) if c["type"] == "Scheduled"), {})
+        why = "" if sched.get("reason") in (None, "Placed", "Adopted") else sched["reason"]
+        carbon = st.get("carbonAtPlacement")
+        jobs.append(
+            {
+                "JOB": f"{body['metadata']['namespace']}/{body['metadata']['name']}",
+                "CLUSTER": st.get("cluster", "-"),
+                "REGION": st.get("region", "-"),
+                "STATE": st.get("phase", "Pending") + (f" ({why})" if why else ""),
+                "gCO2/kWh AT PLACEMENT": "-" if carbon is None else f"{carbon:.0f}",
+                "AGE": _since(body["metadata"].get("creationTimestamp")),
+            }
+        )
+    clusters = []
+    for body in sorted(hub.list_clusters(client), key=lambda b: b["metadata"]["name"]):
+        spec, st = body.get("spec") or {}, body.get("status") or {}
+        reach = next((c for c in st.get("conditions", []) if c["type"] == "Reachable"), {})
+        free = st.get("free") or {}
+        carbon, price = st.get("carbon") or {}, st.get("price") or {}
+        clusters.append(
+            {
+                "CLUSTER": body["metadata"]["name"],
+                "REGION": spec.get("region", "-"),
+                "ZONE": spec.get("gridZone", "-"),
+                "REACHABLE": reach.get("status", "Unknown"),
+                "FREE CPU/MEM/GPU": (
+                    f"{free.get('cpu', 0):g}/{free.get('memory', 0) / 2**30:.0f}Gi/"
+                    f"{free.get('gpu', 0):g}"
+                )
+                if free
+                else "-",
+                "gCO2/kWh": f"{carbon['value']:.0f}{' (stale)' if carbon.get('stale') else ''}"
+                if carbon
+                else "-",
+                "PRICE": f"{price['value']:.1f} {price['unit']}" if price else "-",
+                "JOBS": str(st.get("jobs", 0)),
+            }
+        )
+    print(table(clusters) if clusters else "no GridClusters registered")
+    print()
+    print(table(jobs) if jobs else "no GridAwareJobs")
     return 0
 
 
@@ -273,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub.add_parser(
         "register", help="install the CRDs on the hub and register the members as GridClusters"
     ).set_defaults(func=_lab_register)
+    lab_op = lab_sub.add_parser(
+        "operator",
+        help="run the operator against the lab's hub in the background (stopped by 'lab down')",
+    )
+    lab_op.add_argument("--feeds-config", type=Path, help="feeds configuration (YAML)")
+    lab_op.add_argument("--probe-interval", type=float, default=5.0)
+    lab_op.set_defaults(func=_lab_operator)
 
     feeds = sub.add_parser("feeds", help="carbon-intensity and price feeds")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True)
@@ -321,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
 
+    status = sub.add_parser("status", help="clusters (signals, capacity) and jobs (where, why)")
+    status.add_argument("--kubeconfig", type=Path, help="hub kubeconfig")
+    status.add_argument("--context", help="kubeconfig context of the hub")
+    status.set_defaults(func=_status)
+
     crds = sub.add_parser("crds", help="write the CRD YAML generated from the API models")
     crds.add_argument("--out", type=Path, default=Path("crds"), help="directory (default: crds)")
     crds.set_defaults(func=_crds)
@@ -338,9 +430,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"error: {details}", file=sys.stderr)
         return 2
-    except (LabError, UnknownRegionError, ValueError, SignalError) as exc:
+    except (LabError, UnknownRegionError, ValueError, SignalError, KubeconfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FAILURES as exc:
+        print(
+            f"error: the cluster did not answer as expected: {str(exc).splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

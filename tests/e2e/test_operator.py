@@ -284,3 +284,25 @@ def cluster_reachable(lab: Lab, name: str) -> bool:
         'jsonpath={.status.conditions[?(@.type=="Reachable")].status}',
     )
     return out.stdout == "True"
+
+
+def test_member_rejection_is_reported_and_a_fixed_spec_is_placed(
+    lab: Lab, operator: Operator, namespace: str
+) -> None:
+    bad = gaj("gpu-request-only")
+    bad["spec"]["template"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"nvidia.com/gpu": "1"}
+    }  # Kubernetes needs GPU limits, not only requests
+    apply(lab, namespace, bad)
+    wait_for(
+        lambda: condition(status(lab, namespace, "gpu-request-only"), "Scheduled"),
+        "a Scheduled condition",
+    )
+    cond = condition(status(lab, namespace, "gpu-request-only"), "Scheduled")
+    assert (cond["status"], cond["reason"]) == ("False", "InvalidSpec")
+    assert "refused the Job" in cond["message"] and "Limit must be set" in cond["message"]
+    assert member_jobs(lab, f"{namespace}.gpu-request-only") == {}
+    fixed = gaj("gpu-request-only", gpu=1)
+    apply(lab, namespace, fixed)
+    wait_for(lambda: status(lab, namespace, "gpu-request-only").get("cluster"), "placement")
+    assert condition(status(lab, namespace, "gpu-request-only"), "Scheduled")["reason"] == "Placed"

@@ -20,7 +20,7 @@ from gridaware.core import lifecycle, quantity
 from gridaware.core.placement import JobRequest, decide
 from gridaware.handlers.registry import REGISTRY
 from gridaware.handlers.runtime import RUNTIME
-from gridaware.k8s import hub, members
+from gridaware.k8s import clients, hub, members
 from gridaware.k8s.clients import FAILURES
 
 log = logging.getLogger("gridaware.jobs")
@@ -120,6 +120,10 @@ def place(
     except (*FAILURES, ValueError) as exc:
         with REGISTRY.lock:
             REGISTRY.pending.pop(key, None)
+        refused = str(exc) if isinstance(exc, ValueError) else clients.rejection(exc)
+        if refused is not None:  # permanent: retrying the same spec cannot help
+            _invalid(key, body, generation, f"{target.name} refused the Job: {refused}")
+            return
         reason = getattr(exc, "reason", None) or exc.__class__.__name__
         raise kopf.TemporaryError(
             f"creating the Job in {target.name} failed: {reason}", delay=RUNTIME.retry_delay
@@ -196,14 +200,18 @@ def spec_changed(
     meta: kopf.Meta,
     old: Any,
     new: Any,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     assert namespace is not None
     key = _key(namespace, name)
     current = REGISTRY.status(key)
     generation = meta.get("generation")
     if current is None or current.member_job is None:
-        return  # not placed yet: the placement handler's next attempt uses the new spec
+        scheduled = lifecycle.condition(current, "Scheduled") if current else None
+        if scheduled is not None and scheduled.reason == "InvalidSpec":
+            place(namespace=namespace, name=name, body=body, meta=meta, **kwargs)
+        # otherwise the placement handler's next attempt uses the new spec
+        return
     changed = sorted(
         k for k in set((old or {}) | (new or {})) if (old or {}).get(k) != (new or {}).get(k)
     )

@@ -6,6 +6,7 @@ kubeconfig (file or in-memory dict) and a context, never the process-wide defaul
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import kubernetes.client
 import kubernetes.config
 import urllib3
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
 
 # Short timeouts: a member cluster that does not answer within seconds is unreachable for us.
 DEFAULT_TIMEOUT = (3.0, 10.0)
@@ -20,6 +22,10 @@ DEFAULT_TIMEOUT = (3.0, 10.0)
 
 class ClusterUnreachableError(RuntimeError):
     """The API server did not answer, or answered that it is not ready."""
+
+
+class KubeconfigError(RuntimeError):
+    """A kubeconfig that cannot be loaded; the message says which and what to do."""
 
 
 # What callers above this layer catch: an API error answer, or no answer at all.
@@ -49,6 +55,17 @@ def from_kubeconfig(
         )
     configuration.retries = urllib3.Retry(total=0)
     return kubernetes.client.ApiClient(configuration)
+
+
+def rejection(exc: BaseException) -> str | None:
+    """The API server's message when it refused a request as invalid (400/422), else None."""
+    if not isinstance(exc, ApiException) or exc.status not in (400, 422):
+        return None
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        return str(exc.body or exc.reason)
+    return str(body.get("message") or exc.reason)
 
 
 def raw_get(client: kubernetes.client.ApiClient, path: str) -> tuple[int, str]:
@@ -92,17 +109,25 @@ def hub_configuration(
     """Client configuration for the hub: a kubeconfig (file, ``KUBECONFIG`` or the default
     path) or, inside a pod, the service account."""
     configuration = kubernetes.client.Configuration()
-    if kubeconfig is None and context is None and _in_cluster():
-        kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
-    else:
-        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(kubeconfig) if kubeconfig else None,
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+    try:
+        if kubeconfig is None and context is None and _in_cluster():
+            kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+        else:
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    except (ConfigException, OSError) as exc:
+        where = kubeconfig or "KUBECONFIG or ~/.kube/config"
+        ctx = f" (context {context})" if context else ""
+        raise KubeconfigError(
+            f"cannot use kubeconfig {where}{ctx}: {str(exc).strip()}; "
+            "pass --kubeconfig and --context, or set KUBECONFIG"
+        ) from None
     return configuration
 
 

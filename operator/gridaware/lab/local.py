@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.request
@@ -414,3 +415,30 @@ def cluster_rows(state: LabState) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def start_operator(state: LabState, extra_args: list[str]) -> ProcessRecord:
+    """Run ``gridaware run`` against the lab's hub as a lab process (stopped by ``lab down``);
+    a no-op when it already runs."""
+    hub = state.cluster("hub")
+    for rec in hub.processes:
+        if rec.component == "gridaware-operator" and supervisor.alive(rec):
+            return rec
+    hub.processes = [p for p in hub.processes if p.component != "gridaware-operator"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gridaware.cli",
+        "run",
+        "--kubeconfig",
+        str(state.kubeconfig),
+        "--context",
+        "hub",
+        *extra_args,
+    ]
+    rec = supervisor.start(
+        "gridaware-operator", argv, state.state_dir / "clusters" / "hub" / "logs" / "operator.log"
+    )
+    hub.processes.append(rec)
+    _save(state)
+    return rec
