@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from gridaware.k8s import clients, objects
-from gridaware.lab import local
+from gridaware.lab import local, register
 from gridaware.lab.model import LabState, plan
 from tests.feedserver import FeedServer
 
@@ -198,8 +198,6 @@ def cluster_ready(lab: Lab, name: str) -> bool:
 
 @pytest.fixture(scope="session")
 def operator(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    from gridaware.lab import register
-
     register.register(lab.state)
     op = Operator(lab, tmp_path_factory.mktemp("operator"))
     op.start()

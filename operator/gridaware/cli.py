@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -206,6 +207,10 @@ def _since(stamp: str | None) -> str:
     return _age((dt.datetime.now(dt.UTC) - then).total_seconds())
 
 
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
 def _status(args: argparse.Namespace) -> int:
     from gridaware.k8s import clients, hub  # noqa: PLC0415
 
@@ -215,7 +220,9 @@ def _status(args: argparse.Namespace) -> int:
         hub.list_jobs(client), key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"])
     ):
         st = body.get("status") or {}
-        sched = next((c for c in st.get("conditions", []) if c["type"] == "Scheduled"), {})
+        sched: dict[str, Any] = next(
+            (c for c in st.get("conditions", []) if c["type"] == "Scheduled"), {}
+        )
         why = "" if sched.get("reason") in (None, "Placed", "Adopted") else sched["reason"]
         carbon = st.get("carbonAtPlacement")
         jobs.append(
@@ -231,7 +238,9 @@ def _status(args: argparse.Namespace) -> int:
     clusters = []
     for body in sorted(hub.list_clusters(client), key=lambda b: b["metadata"]["name"]):
         spec, st = body.get("spec") or {}, body.get("status") or {}
-        reach = next((c for c in st.get("conditions", []) if c["type"] == "Reachable"), {})
+        reach: dict[str, Any] = next(
+            (c for c in st.get("conditions", []) if c["type"] == "Reachable"), {}
+        )
         free = st.get("free") or {}
         carbon, price = st.get("carbon") or {}, st.get("price") or {}
         clusters.append(

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridaware.api.v1alpha1 import Condition, GridAwareJobStatus, MemberJobState
+from gridaware.api.v1alpha1 import (
+    Condition,
+    GridAwareJobStatus,
+    MemberJobRef,
+    MemberJobState,
+    PlacementRecord,
+)
+from gridaware.core.placement import ClusterSnapshot
 
 TERMINAL = ("Succeeded", "Failed")
 
@@ -122,3 +129,34 @@ def patch(old: dict[str, Any] | None, new: GridAwareJobStatus) -> dict[str, Any]
         if old.get(key) != value:
             diff[key] = value
     return diff or None
+
+
+def placed(
+    s: GridAwareJobStatus,
+    target: ClusterSnapshot,
+    member_job: MemberJobRef,
+    record: PlacementRecord,
+    generation: int | None,
+    history_limit: int,
+) -> GridAwareJobStatus:
+    """The status once the member Job of ``record``'s decision exists in ``target``."""
+    s = s.model_copy(deep=True)
+    if s.phase in (None, "Pending"):
+        s.phase = "Scheduled"
+    s.cluster, s.region, s.zone = target.name, target.region, target.zone
+    s.member_job = member_job
+    s.carbon_at_placement = None if target.carbon is None else round(target.carbon, 1)
+    s.price_at_placement = None if target.price_usd is None else round(target.price_usd, 2)
+    s.placed_time = record.time
+    s.observed_generation = generation
+    s.placements = [*s.placements, record][-history_limit:]
+    s.conditions = set_condition(
+        s.conditions,
+        "Scheduled",
+        "True",
+        "Placed",
+        f"placed in {target.name}: {record.reason}",
+        generation,
+        record.time,
+    )
+    return s

@@ -129,31 +129,11 @@ def place(
             f"creating the Job in {target.name} failed: {reason}", delay=RUNTIME.retry_delay
         ) from exc
 
-    def placed(s: GridAwareJobStatus) -> GridAwareJobStatus:
-        s = s.model_copy(deep=True)
-        if s.phase in (None, "Pending"):
-            s.phase = "Scheduled"
-        s.cluster, s.region, s.zone = target.name, target.region, target.zone
-        s.member_job = MemberJobRef(
-            cluster=target.name, namespace=namespace, name=name, uid=member_uid
-        )
-        s.carbon_at_placement = None if target.carbon is None else round(target.carbon, 1)
-        s.price_at_placement = None if target.price_usd is None else round(target.price_usd, 2)
-        s.placed_time = record.time
-        s.observed_generation = generation
-        s.placements = [*s.placements, record][-RUNTIME.history_limit :]
-        s.conditions = lifecycle.set_condition(
-            s.conditions,
-            "Scheduled",
-            "True",
-            "Placed",
-            f"placed in {target.name}: {decision.reason}",
-            generation,
-            record.time,
-        )
-        return s
-
-    REGISTRY.update_status(key, placed)
+    ref = MemberJobRef(cluster=target.name, namespace=namespace, name=name, uid=member_uid)
+    REGISTRY.update_status(
+        key,
+        lambda s: lifecycle.placed(s, target, ref, record, generation, RUNTIME.history_limit),
+    )
     hub.post_event(
         REGISTRY.hub_client,
         dict(body),

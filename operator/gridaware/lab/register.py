@@ -19,7 +19,7 @@ from gridaware.api.v1alpha1 import API_VERSION
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import LabState
 
-SECRET_NAMESPACE = "gridaware-system"
+SECRET_NAMESPACE = "gridaware-system"  # noqa: S105 - a namespace name, not a secret
 
 
 def manifests(state: LabState) -> list[dict[str, Any]]:
