@@ -53,8 +53,7 @@ def from_kubeconfig(
             client_configuration=configuration,
             persist_config=False,
         )
-    configuration.retries = urllib3.Retry(total=0)
-    return kubernetes.client.ApiClient(configuration)
+    return client_for(configuration)
 
 
 def rejection(exc: BaseException) -> str | None:
@@ -157,5 +156,8 @@ def connection_params(configuration: kubernetes.client.Configuration) -> dict[st
 
 
 def client_for(configuration: kubernetes.client.Configuration) -> kubernetes.client.ApiClient:
+    """A client that fails fast (no hidden retries) and keeps enough connections open for the
+    operator's worker threads (the default pool of 10 would re-handshake TLS under load)."""
     configuration.retries = urllib3.Retry(total=0)
+    configuration.connection_pool_maxsize = 48
     return kubernetes.client.ApiClient(configuration)

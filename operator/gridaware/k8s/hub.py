@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import queue
+import threading
+import time
 from typing import Any
 
 import kubernetes.client
@@ -139,8 +142,45 @@ def post_event(
             "reportingInstance": component,
         }
     )
-    # events are advisory; the status carries the same information
-    with contextlib.suppress(*FAILURES):
-        kubernetes.client.CoreV1Api(client).create_namespaced_event(
-            namespace, event, _request_timeout=DEFAULT_TIMEOUT
-        )
+    _RECORDER.submit(client, namespace, event)
+
+
+class _Recorder:
+    """Posts Events from a background thread, like client-go's event broadcaster: handlers
+    never wait for them, and under a burst the queue is bounded (the oldest are dropped;
+    the status carries the same information)."""
+
+    def __init__(self, limit: int = 2000) -> None:
+        self._queue: queue.Queue[tuple[Any, str, Any]] = queue.Queue(maxsize=limit)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, client: Any, namespace: str, event: Any) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+                self._thread.start()
+        while True:
+            try:
+                self._queue.put_nowait((client, namespace, event))
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+
+    def _run(self) -> None:
+        while True:
+            client, namespace, event = self._queue.get()
+            with contextlib.suppress(*FAILURES):
+                kubernetes.client.CoreV1Api(client).create_namespaced_event(
+                    namespace, event, _request_timeout=DEFAULT_TIMEOUT
+                )
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until queued events are posted (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while not self._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+_RECORDER = _Recorder()

@@ -1,0 +1,278 @@
+"""Operator benchmark: 1,000 GridAwareJobs created at once on a hub with 3 member clusters.
+
+Starts its own lab (nodes sized so that every job fits), registers the members, runs
+``gridaware run`` as a subprocess, creates the jobs from a thread pool and watches the hub.
+
+Prints: time until all member Jobs exist, p50/p99 create-to-placed latency (from the moment the
+create call returned to the moment the bench's watch saw status.memberJob), operator CPU
+seconds and peak RSS, and Kubernetes API requests per job (from the API servers' own
+apiserver_request_total counters, with the benchmark's own requests subtracted).
+
+    .venv/bin/python bench/placement.py [--jobs 1000]
+
+Targets (issue "operator"): all placed within 60 s, p99 under 10 s, peak RSS under 250 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import kubernetes.client
+import kubernetes.watch
+import psutil
+
+from gridaware.k8s import clients, objects
+from gridaware.lab import local, register
+from gridaware.lab.model import NodePool, plan
+
+METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
+
+
+def request_counts(client: kubernetes.client.ApiClient) -> Counter[tuple[str, str, str]]:
+    _, text = clients.raw_get(client, "/metrics")
+    out: Counter[tuple[str, str, str]] = Counter()
+    for line in text.splitlines():
+        m = METRIC.match(line)
+        if not m:
+            continue
+        labels = dict(kv.split("=", 1) for kv in re.findall(r'\w+="[^"]*"', m.group(1)))
+        labels = {k: v.strip('"') for k, v in labels.items()}
+        out[
+            (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        ] += int(float(m.group(2)))
+    return out
+
+
+def job(i: int) -> dict[str, object]:
+    return {
+        "apiVersion": "gridaware.dev/v1alpha1",
+        "kind": "GridAwareJob",
+        "metadata": {"name": f"bench-{i:05d}", "namespace": "bench"},
+        "spec": {
+            "template": {
+                "template": {
+                    "metadata": {"annotations": {"lab.gridaware.dev/complete-after": "30m"}},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {
+                                "name": "main",
+                                "image": "bench:1",
+                                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                            }
+                        ],
+                    },
+                }
+            }
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1000)
+    args = parser.parse_args()
+    n = args.jobs
+    workdir = Path(tempfile.mkdtemp(prefix="gridaware-bench-"))
+    state = local.up(
+        plan(
+            ["us-west", "eu-central", "us-east"],
+            nodes=NodePool(count=2, cpu="64", memory="512Gi", gpus=0, pods=2000),
+        ),
+        workdir / "lab",
+        log=lambda _m: None,
+    )
+    op: subprocess.Popen[bytes] | None = None
+    try:
+        register.register(state)
+        hub = clients.from_kubeconfig(state.cluster("hub").kubeconfig)
+        member_clients = {
+            c.plan.name: clients.from_kubeconfig(c.kubeconfig)
+            for c in state.clusters
+            if c.plan.role == "member"
+        }
+        objects.ensure_namespace(hub, "bench")
+        exe = str(Path(sys.executable).parent / "gridaware")
+        log = (workdir / "operator.log").open("wb")
+        op = subprocess.Popen(
+            [
+                exe,
+                "run",
+                "--kubeconfig",
+                str(state.kubeconfig),
+                "--context",
+                "hub",
+                "--probe-interval",
+                "15",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        proc = psutil.Process(op.pid)
+        custom = kubernetes.client.CustomObjectsApi(hub)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            items = custom.list_cluster_custom_object("gridaware.dev", "v1alpha1", "gridclusters")[
+                "items"
+            ]
+            ready = [
+                i
+                for i in items
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in (i.get("status") or {}).get("conditions", [])
+                )
+            ]
+            if len(ready) == 3:
+                break
+            time.sleep(0.5)
+        time.sleep(2)
+        base_hub = request_counts(hub)
+        base_members = {k: request_counts(c) for k, c in member_clients.items()}
+        cpu0 = sum(proc.cpu_times()[:2])
+        created: dict[str, float] = {}
+        placed: dict[str, float] = {}
+        peak = [proc.memory_info().rss]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                try:
+                    peak[0] = max(peak[0], proc.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    return
+                time.sleep(0.1)
+
+        def watch() -> None:
+            # list once, then follow a watch (re-listing if it breaks): cheap for the hub
+            rv = None
+            while len(placed) < n and not done.is_set() and time.monotonic() - t_start < 300:
+                try:
+                    if rv is None:
+                        listing = custom.list_namespaced_custom_object(
+                            "gridaware.dev", "v1alpha1", "bench", "gridawarejobs"
+                        )
+                        see(listing["items"])
+                        rv = listing["metadata"]["resourceVersion"]
+                    w = kubernetes.watch.Watch()
+                    for ev in w.stream(
+                        custom.list_namespaced_custom_object,
+                        "gridaware.dev",
+                        "v1alpha1",
+                        "bench",
+                        "gridawarejobs",
+                        resource_version=rv,
+                        timeout_seconds=30,
+                    ):
+                        if ev["type"] == "ERROR":
+                            rv = None
+                            break
+                        rv = ev["object"]["metadata"]["resourceVersion"]
+                        see([ev["object"]])
+                        if len(placed) >= n:
+                            w.stop()
+                except Exception:
+                    rv = None
+
+        def see(items: list[dict[str, object]]) -> None:
+            now = time.monotonic()
+            for obj in items:
+                name = obj["metadata"]["name"]  # type: ignore[index]
+                if (obj.get("status") or {}).get("memberJob") and name not in placed:  # type: ignore[attr-defined]
+                    placed[name] = now  # type: ignore[index]
+
+        t_start = time.monotonic()
+        threading.Thread(target=sample, daemon=True).start()
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        time.sleep(0.5)
+
+        def create(i: int) -> None:
+            body = job(i)
+            custom.create_namespaced_custom_object(
+                "gridaware.dev", "v1alpha1", "bench", "gridawarejobs", body
+            )
+            created[str(body["metadata"]["name"])] = time.monotonic()  # type: ignore[index]
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(create, range(n)))
+        t_created = time.monotonic() - t0
+        watcher.join(timeout=300)
+        t_all_placed = max(placed.values()) - t0 if len(placed) == n else float("nan")
+        # every member Job exists?
+        total_member_jobs = 0
+        for c in member_clients.values():
+            total_member_jobs += len(
+                kubernetes.client.BatchV1Api(c)
+                .list_namespaced_job("bench", label_selector="gridaware.dev/job")
+                .items
+            )
+        done.set()
+        cpu = sum(proc.cpu_times()[:2]) - cpu0
+        lat = sorted(placed[k] - created[k] for k in placed if k in created)
+        hub_delta = request_counts(hub) - base_hub
+        member_delta: Counter[tuple[str, str, str]] = Counter()
+        for k, c in member_clients.items():
+            member_delta += request_counts(c) - base_members[k]
+        # the benchmark's own requests on the hub: n creates, one watch, two metric reads
+        hub_delta[("POST", "gridawarejobs", "")] -= n
+        hub_delta[("LIST", "gridawarejobs", "")] = 0  # the benchmark's own list
+        hub_ops = sum(
+            v
+            for (verb, res, _sub), v in hub_delta.items()
+            if res in ("gridawarejobs", "events", "gridclusters", "secrets")
+        )
+        creates = member_delta[("POST", "jobs", "")]
+        per_cluster = Counter()
+        for name, c in member_clients.items():
+            per_cluster[name] = len(
+                kubernetes.client.BatchV1Api(c).list_namespaced_job("bench").items
+            )
+        print(f"jobs: {n}; created on the hub in {t_created:.1f} s (16 client threads)")
+        print(
+            f"all placed (member Job exists, status written) after: {t_all_placed:.1f} s"
+            f"   (target < 60 s); member Jobs found: {total_member_jobs}"
+        )
+        print(
+            f"create-to-placed latency: p50 {statistics.median(lat):.2f} s, "
+            f"p99 {lat[int(0.99 * (len(lat) - 1))]:.2f} s, max {lat[-1]:.2f} s"
+            f"   (target p99 < 10 s)"
+        )
+        print(f"operator CPU: {cpu:.1f} s; peak RSS {peak[0] / 2**20:.0f} MiB   (target < 250 MB)")
+        print(
+            f"API requests per job: hub (gridawarejobs, events, clusters) "
+            f"{hub_ops / n:.2f}; member Job creates {creates / n:.2f}"
+        )
+        top = sorted(((v, k) for k, v in hub_delta.items() if v > 0), reverse=True)[:6]
+        print(
+            "  hub detail: "
+            + ", ".join(
+                f"{verb} {res}{'/' + sub if sub else ''}: {v}" for v, (verb, res, sub) in top
+            )
+        )
+        print(f"  placement spread: {dict(per_cluster)}")
+    finally:
+        if op is not None:
+            op.terminate()
+            try:
+                op.wait(15)
+            except subprocess.TimeoutExpired:
+                op.kill()
+        local.down(workdir / "lab")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
