@@ -268,6 +268,45 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from gridaware.sim import report  # noqa: PLC0415
+    from gridaware.sim.engine import Params  # noqa: PLC0415
+
+    params = Params(
+        slack=args.slack,
+        carbon_weight=args.carbon_weight,
+        price_weight=args.price_weight,
+        migration_overhead_h=args.migration_overhead,
+        migration_margin=args.migration_margin,
+    )
+    zones = [z.strip() for z in args.zones.split(",") if z.strip()]
+    rep = report.simulate(
+        zones,
+        args.data_dir,
+        args.workload,
+        slack=args.slack,
+        headroom=args.headroom,
+        forecast=args.forecast,
+        limit=args.limit,
+        params=params,
+        names=args.policies.split(",") if args.policies else None,
+    )
+    print(
+        f"{rep.work.count} jobs, zones {', '.join(zones)}, slack {args.slack:g} h, "
+        f"capacity +{100 * args.headroom:.0f}% headroom, forecasts: {rep.forecasts.source}"
+    )
+    print(table(rep.rows()))
+    print(f"interruptible perfect-foresight bound: {rep.interruptible_bound_kg:,.0f} kg")
+    for zone, src in zip(rep.regions.zones, rep.regions.price_sources, strict=True):
+        if src.startswith("synthetic"):
+            print(f"note: {zone} prices are {src}")
+    report.write(rep, args.json)
+    if args.plots:
+        for path in rep.plot(args.plots):
+            print(f"wrote {path}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
@@ -299,14 +338,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gridaware",
-        description="Carbon- and price-aware placement of batch jobs across Kubernetes clusters.",
-    )
-    parser.add_argument("--version", action="version", version=f"gridaware {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_lab(sub: Any) -> None:
     lab = sub.add_parser("lab", help="local multi-region Kubernetes clusters (no Docker needed)")
     lab.add_argument(
         "--state-dir",
@@ -370,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab_op.add_argument("--probe-interval", type=float, default=5.0)
     lab_op.set_defaults(func=_lab_operator)
 
+
+def _add_feeds(sub: Any) -> None:
     feeds = sub.add_parser("feeds", help="carbon-intensity and price feeds")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True)
     check = feeds_sub.add_parser(
@@ -387,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=_feeds_check)
 
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser("run", help="run the operator against a hub cluster")
     run.add_argument(
         "--kubeconfig",
@@ -416,6 +452,76 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
+
+
+def _add_simulate(sub: Any) -> None:
+    sim = sub.add_parser(
+        "simulate",
+        help="replay a job trace on recorded grid data and "
+        "compare policies (gridaware, simpler ones, the optimum)",
+    )
+    sim.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("../shared/data"),
+        help="directory with carbon/ and prices/ traces (default: ../shared/data)",
+    )
+    sim.add_argument(
+        "--zones",
+        default="US-CAL-CISO,US-MIDA-PJM,DE-LU,GB,CA-ON",
+        help="comma-separated grid zones (one region each)",
+    )
+    sim.add_argument(
+        "--workload",
+        type=Path,
+        default=Path("../shared/data/workloads/pai-100k.csv"),
+        help="job trace: arrival_time,length,cpus (GAIA format)",
+    )
+    sim.add_argument("--limit", type=int, help="use only the first N jobs")
+    sim.add_argument("--slack", type=float, default=24.0, help="hours of slack per job")
+    sim.add_argument(
+        "--headroom",
+        type=float,
+        default=0.5,
+        help="capacity above each region's peak run-at-once load (default 0.5)",
+    )
+    sim.add_argument(
+        "--forecast",
+        default="builtin",
+        help="builtin (from the past), perfect, or noisy:STD (e.g. noisy:0.05)",
+    )
+    sim.add_argument("--carbon-weight", type=float, default=1.0)
+    sim.add_argument("--price-weight", type=float, default=0.0)
+    sim.add_argument(
+        "--migration-overhead",
+        type=float,
+        default=0.1,
+        help="hours lost per migration (checkpoint + restart)",
+    )
+    sim.add_argument(
+        "--migration-margin",
+        type=float,
+        default=0.1,
+        help="required relative saving beyond the overhead (hysteresis)",
+    )
+    sim.add_argument("--policies", help="comma-separated subset (default: all)")
+    sim.add_argument("--json", type=Path, help="write the results as JSON here")
+    sim.add_argument("--plots", type=Path, help="write PNG plots into this directory")
+    sim.set_defaults(func=_simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridaware",
+        description="Carbon- and price-aware placement of batch jobs across Kubernetes clusters.",
+    )
+    parser.add_argument("--version", action="version", version=f"gridaware {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_lab(sub)
+    _add_feeds(sub)
+    _add_run(sub)
+    _add_simulate(sub)
 
     status = sub.add_parser("status", help="clusters (signals, capacity) and jobs (where, why)")
     status.add_argument("--kubeconfig", type=Path, help="hub kubeconfig")

@@ -44,3 +44,17 @@ def seasonal_blend(
     gap = last_obs - profile[-1]
     decay = 0.5 ** (lead / level_half_life)
     return np.asarray(base + gap * decay, dtype=np.float64)
+
+
+def seasonal_blend_all(
+    series: npt.NDArray[np.float64], horizon: int, days: int = 7, level_half_life: float = 6.0
+) -> npt.NDArray[np.float64]:
+    """``seasonal_blend`` issued at every hour t of ``series``: row t is the forecast made
+    from ``series[:t]`` (what was known at the start of hour t) for hours t .. t+horizon-1.
+    Row 0, with no history at all, repeats the first value."""
+    s = np.asarray(series, dtype=np.float64)
+    out = np.empty((s.size, horizon))
+    out[0] = s[0]
+    for t in range(1, s.size):
+        out[t] = seasonal_blend(s[max(0, t - days * DAY) : t], horizon, days, level_half_life)
+    return out

@@ -1,0 +1,190 @@
+"""The policies compared by the simulator. ``gridaware`` uses the operator's own scoring and
+planning functions (``core.placement``/``core.planning``); the others are the simpler
+strategies users could pick instead, and the perfect-foresight oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gridaware.core import planning
+from gridaware.sim.engine import Capacity, Context, Schedule, place_best
+
+
+def _offsets(ctx: Context, j: int) -> np.ndarray:
+    """Whole-hour start delays that still meet the deadline."""
+    w = ctx.work
+    latest = w.deadline[j] - w.length[j] - w.arrival[j]
+    return np.arange(0, int(np.floor(latest + 1e-9)) + 1, dtype=np.float64)
+
+
+def _window_costs(
+    ctx: Context, j: int, regions: list[int], offsets: np.ndarray, foresight: bool
+) -> np.ndarray:
+    """(regions, offsets) cost of running job j from arrival + offset, from the forecast made
+    at its arrival hour (or the actual series for the oracle)."""
+    w = ctx.work
+    a, length = w.arrival[j], w.length[j]
+    t0 = int(np.floor(a))
+    if foresight:
+        series = ctx.cost[regions, t0 : t0 + ctx.params.horizon]
+    else:
+        series = ctx.fcost[regions, t0, :]
+    start = a - t0 + offsets
+    p = planning.prefix(series)
+    rows = np.repeat(np.arange(len(regions)), offsets.size)
+    t = np.tile(start, len(regions))
+    return planning.integrate(p, series, t, t + length, rows=rows).reshape(len(regions), -1)
+
+
+def _run(
+    ctx: Context, choose: str, foresight: bool = False, temporal: bool = True, migrate: bool = False
+) -> Schedule:
+    w, reg = ctx.work, ctx.regions
+    cap = Capacity(reg)
+    sched = Schedule()
+    all_regions = list(range(reg.count))
+    for j in range(w.count):
+        regions = all_regions if choose == "all" else [int(w.home[j])]
+        offsets = _offsets(ctx, j) if temporal else np.zeros(1)
+        costs = _window_costs(ctx, j, regions, offsets, foresight)
+        r, s = place_best(ctx, cap, j, costs, regions, offsets)
+        e = s + w.length[j]
+        cap.take(r, s, e, w.cpus[j])
+        if migrate and w.length[j] >= ctx.params.min_migration_length_h:
+            s, r, e = _follow(ctx, cap, sched, j, r, s, e)
+        sched.add(j, r, s, e)
+    return sched
+
+
+def _follow(
+    ctx: Context, cap: Capacity, sched: Schedule, j: int, r: int, s: float, e: float
+) -> tuple[float, int, float]:
+    """Re-evaluate a running job every few hours and move it (checkpoint, restart elsewhere)
+    when the forecast saving over the remaining run beats the migration cost by the margin.
+    Returns the last segment; earlier segments are added to the schedule."""
+    p, w = ctx.params, ctx.work
+    moves = 0
+    t = np.ceil(s) + p.min_dwell_h
+    while t < e - 1 and moves < p.max_migrations:
+        t0 = int(t)
+        remaining = e - t
+        fc = ctx.fcost[:, t0, :]
+        pf = planning.prefix(fc)
+        overhead = p.migration_overhead_h
+        rows = np.arange(fc.shape[0])
+        stay = float(planning.integrate(pf, fc, 0.0, remaining, rows=rows[r : r + 1])[0])
+        move = planning.integrate(
+            pf,
+            fc,
+            np.full(fc.shape[0], overhead),
+            np.full(fc.shape[0], overhead + remaining),
+            rows=rows,
+        )
+        move_total = move + planning.integrate(
+            pf, fc, 0.0, np.full(fc.shape[0], overhead), rows=rows
+        )
+        move_total[r] = np.inf
+        best = int(np.argmin(move_total))
+        new_end = t + overhead + remaining
+        if (
+            planning.should_migrate(stay, float(move_total[best]), 0.0, p.migration_margin)
+            and new_end <= w.deadline[j]
+            and cap.fits(best, t, new_end, w.cpus[j])
+        ):
+            cap.release(r, t, e, w.cpus[j])
+            cap.take(best, t, new_end, w.cpus[j])
+            sched.add(j, r, s, t)
+            sched.migrations += 1
+            moves += 1
+            r, s, e = best, t, new_end
+            t = t + p.min_dwell_h
+        else:
+            t += p.check_every_h
+    return s, r, e
+
+
+def now(ctx: Context) -> Schedule:
+    """Carbon-agnostic: run at arrival in the home region."""
+    w = ctx.work
+    sched = Schedule()
+    for j in range(w.count):
+        sched.add(j, int(w.home[j]), float(w.arrival[j]), float(w.arrival[j] + w.length[j]))
+    return sched
+
+
+def threshold(ctx: Context) -> Schedule:
+    """Hold in the home region while the current intensity is above the median of the past
+    week, up to the latest start that meets the deadline."""
+    w, reg = ctx.work, ctx.regions
+    cap = Capacity(reg)
+    sched = Schedule()
+    for j in range(w.count):
+        r, a = int(w.home[j]), w.arrival[j]
+        t0 = int(np.floor(a))
+        past = reg.carbon[r, max(0, t0 - 168) : t0 + 1]
+        limit = float(np.median(past))
+        chosen = a
+        for k in _offsets(ctx, j):
+            if reg.carbon[r, t0 + int(k)] <= limit and cap.fits(
+                r, a + k, a + k + w.length[j], w.cpus[j]
+            ):
+                chosen = a + k
+                break
+        else:
+            chosen = a + _offsets(ctx, j)[-1]
+        cap.take(r, chosen, chosen + w.length[j], w.cpus[j])
+        sched.add(j, r, float(chosen), float(chosen + w.length[j]))
+    return sched
+
+
+def lowest_window(ctx: Context) -> Schedule:
+    """Start at the forecast-cheapest window before the deadline, in the home region."""
+    return _run(ctx, choose="home")
+
+
+def greedy_spatial(ctx: Context) -> Schedule:
+    """Always the region with the lowest forecast cost for the run, no waiting."""
+    return _run(ctx, choose="all", temporal=False)
+
+
+def gridaware(ctx: Context) -> Schedule:
+    """The operator's planner: every region and start time within the deadline from
+    forecasts, then migration with hysteresis while the job runs."""
+    return _run(ctx, choose="all", migrate=True)
+
+
+def oracle(ctx: Context) -> Schedule:
+    """Perfect foresight, same constraints, non-interruptible (no migration)."""
+    return _run(ctx, choose="all", foresight=True)
+
+
+def oracle_interruptible_bound(ctx: Context) -> float:
+    """Lower bound on carbon (kg) with perfect foresight and free suspend/resume and moves:
+    each job runs in the cheapest hours among all regions before its deadline (no capacity).
+    """
+    from gridaware.sim.engine import WATTS_PER_CPU  # noqa: PLC0415
+
+    w, reg = ctx.work, ctx.regions
+    total = 0.0
+    for j in range(w.count):
+        a0, a1 = int(np.floor(w.arrival[j])), int(np.ceil(w.deadline[j]))
+        window = (reg.carbon[:, a0:a1] * reg.pue[:, None]).ravel()
+        need = w.length[j]
+        whole = int(np.floor(need))
+        part = np.partition(window, min(whole, window.size - 1))
+        cheapest = np.sort(part[: whole + 1])
+        g = cheapest[:whole].sum() + (need - whole) * (
+            cheapest[whole] if whole < cheapest.size else 0.0
+        )
+        total += g * w.cpus[j] * WATTS_PER_CPU / 1000
+    return total / 1000
+
+
+POLICIES = {
+    "now": now,
+    "threshold": threshold,
+    "lowest-window": lowest_window,
+    "greedy-spatial": greedy_spatial,
+    "gridaware": gridaware,
+    "oracle": oracle,
+}

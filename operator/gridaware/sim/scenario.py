@@ -1,0 +1,144 @@
+"""Loading a scenario: regions with hourly carbon and price traces (through the signals
+layer's trace reader), a job trace, capacities, and the forecasts every policy may use.
+
+Traces are one calendar year; windows that run past its end wrap around to its start, so jobs
+arriving in late December are scored like any other (documented in the report).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from gridaware.api.signals import Signal
+from gridaware.core import forecast as forecaster
+from gridaware.core import money
+from gridaware.signals.errors import SignalError
+from gridaware.signals.providers.local import Replay, synthetic_values
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+YEAR_HOURS = 8760
+
+
+@dataclass
+class Regions:
+    zones: list[str]
+    carbon: F64  # (R, T) gCO2e/kWh, actual
+    price: F64  # (R, T) USD/MWh
+    price_sources: list[str]
+    pue: F64  # (R,)
+    capacity: F64 = field(default_factory=lambda: np.zeros(0))  # (R,) cpus
+
+    @property
+    def count(self) -> int:
+        return len(self.zones)
+
+
+@dataclass
+class Workload:
+    arrival: F64  # hours from the start of the year
+    length: F64  # hours
+    cpus: F64
+    home: I64  # region index
+    deadline: F64
+
+    @property
+    def count(self) -> int:
+        return int(self.arrival.size)
+
+
+def _fill(values: F64) -> F64:
+    """Linear interpolation over NaN gaps."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        idx = np.arange(values.size)
+        values = values.copy()
+        values[bad] = np.interp(idx[bad], idx[~bad], values[~bad])
+    return values
+
+
+def load_regions(zones: list[str], data_dir: Path, pad_hours: int, pue: float = 1.0) -> Regions:
+    """Hourly 2023 carbon (lifecycle) and price per zone, padded by wrapping around."""
+    replay = Replay("replay", data_dir)
+    start = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp())
+    carbon, price, sources = [], [], []
+    for zone in zones:
+        try:
+            c = replay.history(zone, Signal.CARBON, start, start + YEAR_HOURS * 3600)
+        except SignalError as exc:
+            raise ValueError(f"no carbon trace for {zone} in {data_dir}: {exc}") from None
+        carbon.append(_fill(c.hourly(start, YEAR_HOURS)))
+        try:
+            p = replay.history(zone, Signal.PRICE, start, start + YEAR_HOURS * 3600)
+            price.append(
+                _fill(p.hourly(start, YEAR_HOURS)) * money.USD_PER[money.currency_of(p.unit)]
+            )
+            sources.append("recorded day-ahead prices")
+        except SignalError:
+            _, synth, currency = synthetic_values(zone, start, YEAR_HOURS)
+            price.append(synth * money.USD_PER[currency])
+            sources.append("synthetic (no recorded prices)")
+    reps = 1 + -(-pad_hours // YEAR_HOURS)
+    c_arr = np.tile(np.array(carbon), reps)[:, : YEAR_HOURS + pad_hours]
+    p_arr = np.tile(np.array(price), reps)[:, : YEAR_HOURS + pad_hours]
+    return Regions(zones, c_arr, p_arr, sources, np.full(len(zones), pue))
+
+
+def load_workload(
+    path: Path, regions: int, slack: float, seconds: bool | None = None, limit: int | None = None
+) -> Workload:
+    """A GAIA-format job trace (arrival_time, length, cpus). Homes are assigned round-robin.
+
+    Some published traces are in seconds, others in hours; with ``seconds=None`` a trace whose
+    longest job exceeds a year of hours is taken to be in seconds.
+    """
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if limit:
+        rows = rows[:limit]
+    arrival = np.array([float(r["arrival_time"]) for r in rows])
+    length = np.array([float(r["length"]) for r in rows])
+    cpus = np.array([max(1.0, float(r["cpus"])) for r in rows])
+    if seconds is None:
+        seconds = bool(length.max() > YEAR_HOURS or arrival.max() > YEAR_HOURS * 1.01)
+    if seconds:
+        arrival, length = arrival / 3600, length / 3600
+    order = np.argsort(arrival, kind="stable")
+    arrival, length, cpus = arrival[order], np.maximum(length[order], 1 / 60), cpus[order]
+    home = np.arange(arrival.size, dtype=np.int64) % regions
+    return Workload(arrival, length, cpus, home, arrival + length + slack)
+
+
+@dataclass
+class Forecasts:
+    """What policies may know at hour t: ``carbon[r, t, h]`` forecast for hour t + h."""
+
+    carbon: F64  # (R, T, H)
+    source: str
+
+
+def build_forecasts(regions: Regions, horizon: int, model: str, seed: int = 0) -> Forecasts:
+    """``builtin``: the operator's forecaster from past data; ``noisy:S``: the actual future
+    with multiplicative Gaussian error of relative std S; ``perfect``: the actual future."""
+    r_count, t_count = regions.carbon.shape
+    out = np.empty((r_count, t_count, horizon))
+    ext = np.concatenate([regions.carbon, regions.carbon[:, :horizon]], axis=1)
+    future = np.lib.stride_tricks.sliding_window_view(ext, horizon, axis=1)[:, :t_count]
+    if model == "builtin":
+        for r in range(r_count):
+            out[r] = forecaster.seasonal_blend_all(regions.carbon[r], horizon)
+        return Forecasts(out, "built-in forecaster (seasonal blend of the past 7 days)")
+    if model == "perfect":
+        return Forecasts(np.array(future), "perfect (actual future)")
+    if model.startswith("noisy:"):
+        std = float(model.split(":", 1)[1])
+        rng = np.random.default_rng(seed)
+        noise = 1 + std * rng.standard_normal(future.shape)
+        return Forecasts(np.clip(future * noise, 1.0, None), f"actual x (1 + N(0, {std:g}))")
+    raise ValueError(f"unknown forecast model {model!r} (builtin, perfect or noisy:STD)")
