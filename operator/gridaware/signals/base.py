@@ -62,6 +62,12 @@ class Provider(abc.ABC):
         raise NoDataError(f"{self.name}: offers no forecast")
 
 
+def iso(t: float, seconds: bool = True) -> str:
+    """An epoch time as ISO-8601 UTC with a ``Z`` (minutes only when ``seconds`` is off)."""
+    fmt = "%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ"
+    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime(fmt)
+
+
 def parse_time(value: Any, what: str = "time") -> int:
     """Epoch seconds from an ISO-8601 string with zone (``Z`` or offset), else FeedDataError."""
     if not isinstance(value, str) or not value:

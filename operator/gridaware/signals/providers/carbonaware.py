@@ -4,14 +4,21 @@ SDK's own data source, so the admin states it (``options.kind``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from gridaware.api.signals import EmissionKind, Quality, Series, Signal
-from gridaware.signals.base import Provider, carbon_series, field, json_body, number, parse_time
+from gridaware.signals.base import (
+    Provider,
+    carbon_series,
+    field,
+    iso,
+    json_body,
+    number,
+    parse_time,
+)
 from gridaware.signals.errors import FeedDataError, NoDataError
 from gridaware.signals.http import HttpClient
 
@@ -37,10 +44,6 @@ def parse_duration(value: Any) -> int:
             if h * 3600 + mi * 60 + s > 0:
                 return h * 3600 + mi * 60 + s
     raise FeedDataError(f"carbon-aware-sdk: unparseable duration {value!r:.40}")
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CarbonAwareSDK(Provider):
@@ -81,7 +84,7 @@ class CarbonAwareSDK(Provider):
     def history(self, zone: str, signal: Signal, start: float, end: float) -> Series:
         self._require(signal)
         rows = self._get(
-            "/emissions/bylocations", location=self.code(zone), time=_iso(start), toTime=_iso(end)
+            "/emissions/bylocations", location=self.code(zone), time=iso(start), toTime=iso(end)
         )
         return carbon_series(
             zone,
@@ -102,8 +105,8 @@ class CarbonAwareSDK(Provider):
         body = self._get(
             "/emissions/forecasts/current",
             location=self.code(zone),
-            dataStartAt=_iso(now),
-            dataEndAt=_iso(now + hours * 3600),
+            dataStartAt=iso(now),
+            dataEndAt=iso(now + hours * 3600),
         )
         if not isinstance(body, list) or not body:
             raise NoDataError(f"{self.name}: no forecast for {zone}")

@@ -3,7 +3,6 @@ price and renewable share, authenticated with the ``auth-token`` header."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,6 +12,7 @@ from gridaware.signals.base import (
     Provider,
     carbon_series,
     field,
+    iso,
     items,
     json_body,
     make_series,
@@ -25,10 +25,6 @@ from gridaware.signals.http import HttpClient
 DEFAULT_URL = "https://api.electricitymap.org/v3"
 HOUR = 3600
 PAST_RANGE_CHUNK = 10 * 24 * HOUR
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ElectricityMaps(Provider):
@@ -128,20 +124,20 @@ class ElectricityMaps(Provider):
                 body = self._get(
                     "/carbon-intensity/past-range",
                     zone=code,
-                    start=_iso(t),
-                    end=_iso(t1),
+                    start=iso(t),
+                    end=iso(t1),
                     emissionFactorType=self.factor,
                 )
                 pts += self._carbon_points(items(body, "data", self.name))
             elif signal is Signal.PRICE:
                 body = self._get(
-                    "/price-day-ahead/past-range", zone=code, start=_iso(t), end=_iso(t1)
+                    "/price-day-ahead/past-range", zone=code, start=iso(t), end=iso(t1)
                 )
                 unit, more = self._price_points(items(body, "data", self.name), Quality.MEASURED)
                 pts += more
             else:
                 body = self._get(
-                    "/power-breakdown/past-range", zone=code, start=_iso(t), end=_iso(t1)
+                    "/power-breakdown/past-range", zone=code, start=iso(t), end=iso(t1)
                 )
                 for row in items(body, "data", self.name):
                     pts.append(

@@ -44,6 +44,22 @@ def _hourly(
     )
 
 
+def as_forecast(s: Series) -> Series:
+    """The same values labelled as a forecast."""
+    return Series(
+        s.zone,
+        s.signal,
+        s.unit,
+        s.source,
+        s.start,
+        s.length,
+        s.value,
+        np.full(len(s), int(Quality.FORECAST), dtype=np.int8),
+        s.kind,
+        s.fetched_at,
+    )
+
+
 def _hours(start: float, end: float) -> tuple[int, int]:
     t0 = int(start // HOUR * HOUR)
     return t0, max(0, math.ceil((end - t0) / HOUR))
@@ -83,18 +99,7 @@ class Static(Provider):
         return self.history(zone, signal, now, now + 1)
 
     def forecast(self, zone: str, signal: Signal, now: float, hours: int) -> Series:
-        s = self.history(zone, signal, now, now + hours * HOUR)
-        return Series(
-            s.zone,
-            s.signal,
-            s.unit,
-            s.source,
-            s.start,
-            s.length,
-            s.value,
-            np.full(len(s), int(Quality.FORECAST), dtype=np.int8),
-            s.kind,
-        )
+        return as_forecast(self.history(zone, signal, now, now + hours * HOUR))
 
 
 # --- trace replay --------------------------------------------------------------------------
@@ -208,18 +213,7 @@ class Replay(Provider):
     def forecast(self, zone: str, signal: Signal, now: float, hours: int) -> Series:
         if not self.perfect_forecast:
             return super().forecast(zone, signal, now, hours)
-        s = self.history(zone, signal, now, now + hours * HOUR)
-        return Series(
-            s.zone,
-            s.signal,
-            s.unit,
-            s.source,
-            s.start,
-            s.length,
-            s.value,
-            np.full(len(s), int(Quality.FORECAST), dtype=np.int8),
-            s.kind,
-        )
+        return as_forecast(self.history(zone, signal, now, now + hours * HOUR))
 
 
 # --- synthetic model -----------------------------------------------------------------------
@@ -304,15 +298,4 @@ class Synthetic(Provider):
         return self.history(zone, signal, now, now + 1)
 
     def forecast(self, zone: str, signal: Signal, now: float, hours: int) -> Series:
-        s = self.history(zone, signal, now, now + hours * HOUR)
-        return Series(
-            s.zone,
-            s.signal,
-            s.unit,
-            s.source,
-            s.start,
-            s.length,
-            s.value,
-            np.full(len(s), int(Quality.FORECAST), dtype=np.int8),
-            s.kind,
-        )
+        return as_forecast(self.history(zone, signal, now, now + hours * HOUR))

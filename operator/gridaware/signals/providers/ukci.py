@@ -6,7 +6,6 @@ Zones: ``GB`` is national (forecast and actual, half-hourly); ``GB-<regionid>`` 
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +15,7 @@ from gridaware.signals.base import (
     Provider,
     carbon_series,
     field,
+    iso,
     items,
     json_body,
     number,
@@ -27,10 +27,6 @@ from gridaware.signals.http import HttpClient
 DEFAULT_URL = "https://api.carbonintensity.org.uk"
 HALF_HOUR = 1800
 MAX_RANGE = 14 * 24 * 3600
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 class UKCarbonIntensity(Provider):
@@ -82,7 +78,7 @@ class UKCarbonIntensity(Provider):
         return out
 
     def _regional(self, zone: str, region: int, start: float) -> Series:
-        body = self._get(f"/regional/intensity/{_iso(start)}/fw48h/regionid/{region}")
+        body = self._get(f"/regional/intensity/{iso(start, seconds=False)}/fw48h/regionid/{region}")
         inner = field(body, "data", self.name)
         if isinstance(inner, list):  # some deployments wrap the region object in a list
             if not inner:
@@ -109,7 +105,12 @@ class UKCarbonIntensity(Provider):
         while t < end:
             t1 = min(end, t + MAX_RANGE)
             pts += self._points(
-                items(self._get(f"/intensity/{_iso(t)}/{_iso(t1)}"), "data", self.name), False
+                items(
+                    self._get(f"/intensity/{iso(t, seconds=False)}/{iso(t1, seconds=False)}"),
+                    "data",
+                    self.name,
+                ),
+                False,
             )
             t = t1
         return carbon_series(zone, self.name, pts, fetched_at=time.time())
@@ -119,5 +120,5 @@ class UKCarbonIntensity(Provider):
         region = self._region(zone)
         if region is not None:
             return self._regional(zone, region, now)
-        rows = items(self._get(f"/intensity/{_iso(now)}/fw48h"), "data", self.name)
+        rows = items(self._get(f"/intensity/{iso(now, seconds=False)}/fw48h"), "data", self.name)
         return carbon_series(zone, self.name, self._points(rows, True), fetched_at=time.time())

@@ -8,7 +8,6 @@ compared with the average intensities of other providers.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from gridaware.signals.base import (
     Provider,
     carbon_series,
     field,
+    iso,
     items,
     json_body,
     number,
@@ -30,10 +30,6 @@ DEFAULT_URL = "https://api.watttime.org"
 LBS_PER_MWH_TO_G_PER_KWH = 0.45359237
 TOKEN_LIFETIME = 25 * 60
 HISTORY_CHUNK = 30 * 24 * 3600
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class WattTime(Provider):
@@ -115,8 +111,8 @@ class WattTime(Provider):
             body = self._get(
                 "/v3/historical",
                 region=self.code(zone),
-                start=_iso(t),
-                end=_iso(t1),
+                start=iso(t),
+                end=iso(t1),
                 signal_type="co2_moer",
             )
             part = self._series(zone, body, Quality.MEASURED)
