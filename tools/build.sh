@@ -81,7 +81,8 @@ update() {
 }
 
 group_key() {
-  cat "$TOOLS_DIR/$1/go.mod" "$TOOLS_DIR/$1/go.sum" <(go env GOVERSION GOOS GOARCH) | sha256sum | cut -c1-12
+  cat "$TOOLS_DIR/$1/go.mod" "$TOOLS_DIR/$1/go.sum" <(go env GOVERSION GOOS GOARCH) \
+    <(ldflags_for "$1") | sha256sum | cut -c1-12
 }
 
 group_dir() { echo "$CACHE/bin/$1-$(group_key "$1")"; }
@@ -108,8 +109,16 @@ ldflags_for() {
       local v; v=$(module_version kwok sigs.k8s.io/kwok)
       echo "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v";;
     helm)
-      local v; v=$(module_version helm helm.sh/helm/v3)
-      echo "-s -w -X helm.sh/helm/v3/internal/version.version=$v";;
+      # helm's default Kubernetes version (for `helm template`, lint deprecations) comes from
+      # the client-go it is built with, as upstream's Makefile sets it
+      local v cg maj min
+      v=$(module_version helm helm.sh/helm/v3)
+      cg=$(module_version helm k8s.io/client-go); maj=1; min=${cg#v0.}; min=${min%%.*}
+      local f="-s -w -X helm.sh/helm/v3/internal/version.version=$v"
+      for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+        f+=" -X $pkg.k8sVersionMajor=$maj -X $pkg.k8sVersionMinor=$min"
+      done
+      echo "$f";;
     etcd) echo "-s -w";;
   esac
 }

@@ -190,11 +190,11 @@ def _feeds_check(args: argparse.Namespace) -> int:
 def _crds(args: argparse.Namespace) -> int:
     from gridaware.api import crd  # noqa: PLC0415
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in crd.render().items():
-        (out / name).write_text(text)
-        print(f"wrote {out / name}")
+    for out in args.out or [Path("crds"), Path("helm/gridaware/crds")]:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in crd.render().items():
+            (out / name).write_text(text)
+            print(f"wrote {out / name}")
     return 0
 
 
@@ -320,6 +320,7 @@ def _run(args: argparse.Namespace) -> int:
     RUNTIME.feeds_config = factory.load_config(args.feeds_config)
     RUNTIME.probe_interval = args.probe_interval
     RUNTIME.retry_delay = args.retry_delay
+    RUNTIME.metrics_port = args.metrics_port
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -447,6 +448,12 @@ def _add_run(sub: Any) -> None:
         default=10.0,
         help="seconds before a job that cannot be placed is retried (default: 10)",
     )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on this port (default: off)",
+    )
     run.add_argument("--peering", help="Kopf peering object for HA (one replica active)")
     run.add_argument("--priority", type=int, default=0, help="peering priority")
     run.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
@@ -529,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
 
     crds = sub.add_parser("crds", help="write the CRD YAML generated from the API models")
-    crds.add_argument("--out", type=Path, default=Path("crds"), help="directory (default: crds)")
+    crds.add_argument("--out", type=Path, action="append",
+                      help="directory (repeatable; default: crds and helm/gridaware/crds)")
     crds.set_defaults(func=_crds)
     return parser
 

@@ -20,6 +20,7 @@ from gridaware.api.v1alpha1 import (
     now_rfc3339,
 )
 from gridaware.core import lifecycle
+from gridaware.handlers import metrics
 from gridaware.handlers.registry import REGISTRY, Member
 from gridaware.handlers.runtime import RUNTIME
 from gridaware.k8s import clients, hub, members
@@ -39,6 +40,15 @@ def register(name: str, spec: kopf.Spec, labels: kopf.Labels, **_: Any) -> None:
 @kopf.on.delete("gridaware.dev", "v1alpha1", "gridclusters", optional=True)
 def unregister(name: str, **_: Any) -> None:
     REGISTRY.remove_member(name)
+
+
+def _record_signal(zone: str, signal: Signal, r: Reading | None) -> None:
+    if r is None:
+        return
+    metrics.SIGNAL.labels(zone, signal.value, r.source, r.unit).set(r.value)
+    metrics.SIGNAL_AGE.labels(zone, signal.value).set(r.age_seconds)
+    for err in r.errors:  # providers that failed before the one that answered
+        metrics.SIGNAL_ERRORS.labels(zone, err.split(":", 1)[0]).inc()
 
 
 def _signal_status(r: Reading | None) -> SignalStatus | None:
@@ -92,6 +102,28 @@ class _Daemon:
         config = hub.read_kubeconfig_secret(REGISTRY.hub_client, ref.namespace, ref.name, ref.key)
         m.client = clients.from_kubeconfig(config)
 
+    def read_signals(self, m: Member) -> list[str]:
+        """Current carbon and price for the member's zones; the errors if there are none."""
+        feeds = RUNTIME.feeds
+        errors: list[str] = []
+        if feeds is not None:
+            for signal, zone in (
+                (Signal.CARBON, m.spec.grid_zone),
+                (Signal.PRICE, m.spec.price_zone or m.spec.grid_zone),
+            ):
+                try:
+                    reading = feeds.reading(zone, signal)
+                except SignalError as exc:
+                    reading = None
+                    errors.append(str(exc))
+                    metrics.SIGNAL_ERRORS.labels(zone, "all").inc()
+                _record_signal(zone, signal, reading)
+                if signal is Signal.CARBON:
+                    m.carbon = reading
+                else:
+                    m.price = reading
+        return errors
+
     def probe(self, m: Member) -> None:
         gen = self.body.get("metadata", {}).get("generation")
         status = self.status.model_copy(deep=True)
@@ -125,22 +157,7 @@ class _Daemon:
                 f"{exc.__class__.__name__}: {str(exc)[:200]}",
                 gen,
             )
-        feeds = RUNTIME.feeds
-        errors = []
-        if feeds is not None:
-            for signal, zone in (
-                (Signal.CARBON, m.spec.grid_zone),
-                (Signal.PRICE, m.spec.price_zone or m.spec.grid_zone),
-            ):
-                try:
-                    reading = feeds.reading(zone, signal)
-                except SignalError as exc:
-                    reading = None
-                    errors.append(str(exc))
-                if signal is Signal.CARBON:
-                    m.carbon = reading
-                else:
-                    m.price = reading
+        errors = self.read_signals(m)
         status.carbon, status.price = _signal_status(m.carbon), _signal_status(m.price)
         stale = any(r is None or r.stale for r in (m.carbon, m.price))
         ready = m.reachable and m.carbon is not None
@@ -155,6 +172,10 @@ class _Daemon:
         status.jobs = sum(1 for j in m.jobs.values() if not j.finished)
         status.last_probe_time = now_rfc3339()
         self._write_status(status)
+        metrics.CLUSTER_REACHABLE.labels(self.name).set(1 if m.reachable else 0)
+        metrics.JOBS.clear()
+        for (phase, cluster), count in REGISTRY.phase_counts().items():
+            metrics.JOBS.labels(phase, cluster).set(count)
         if self.was_reachable is not None and self.was_reachable != m.reachable:
             self._reachability_changed(m)
         self.was_reachable = m.reachable

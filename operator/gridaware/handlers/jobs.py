@@ -18,6 +18,7 @@ from gridaware.api.v1alpha1 import (
 )
 from gridaware.core import lifecycle, quantity
 from gridaware.core.placement import JobRequest, decide
+from gridaware.handlers import metrics
 from gridaware.handlers.registry import REGISTRY
 from gridaware.handlers.runtime import RUNTIME
 from gridaware.k8s import clients, hub, members
@@ -68,7 +69,12 @@ def _wait(
 
 @kopf.on.resume("gridaware.dev", "v1alpha1", "gridawarejobs")
 @kopf.on.create("gridaware.dev", "v1alpha1", "gridawarejobs")
-def place(
+def place(**kwargs: Any) -> None:
+    with metrics.timed("place"):
+        _place(**kwargs)
+
+
+def _place(
     namespace: str | None,
     name: str,
     uid: str,
@@ -109,6 +115,7 @@ def place(
     if decision.cluster is None:
         assert decision.wait is not None
         _wait(key, body, generation, decision.wait.value, decision.reason, record)
+        metrics.PLACEMENTS.labels("none", decision.wait.value).inc()
         raise kopf.TemporaryError(decision.reason, delay=RUNTIME.retry_delay)
     target = decision.cluster
     member = REGISTRY.members[target.name]
@@ -134,6 +141,7 @@ def place(
         key,
         lambda s: lifecycle.placed(s, target, ref, record, generation, RUNTIME.history_limit),
     )
+    metrics.PLACEMENTS.labels(target.name, "Placed").inc()
     hub.post_event(
         REGISTRY.hub_client,
         dict(body),
@@ -189,7 +197,7 @@ def spec_changed(
     if current is None or current.member_job is None:
         scheduled = lifecycle.condition(current, "Scheduled") if current else None
         if scheduled is not None and scheduled.reason == "InvalidSpec":
-            place(namespace=namespace, name=name, body=body, meta=meta, **kwargs)
+            _place(namespace=namespace, name=name, body=body, meta=meta, **kwargs)
         # otherwise the placement handler's next attempt uses the new spec
         return
     changed = sorted(
@@ -225,7 +233,12 @@ def spec_changed(
 
 
 @kopf.on.delete("gridaware.dev", "v1alpha1", "gridawarejobs")
-def delete(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
+def delete(**kwargs: Any) -> None:
+    with metrics.timed("delete"):
+        _delete(**kwargs)
+
+
+def _delete(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
     assert namespace is not None
     key = _key(namespace, name)
     targets = set()

@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from gridaware.handlers import clusters, jobs  # noqa: F401 - registers the handlers
+from gridaware.handlers import clusters, jobs, metrics  # noqa: F401 - registers handlers
 from gridaware.handlers.registry import REGISTRY
 from gridaware.handlers.runtime import RUNTIME
 from gridaware.k8s import clients
@@ -33,6 +33,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     if RUNTIME.feeds is None:
         RUNTIME.feeds = factory.build(RUNTIME.feeds_config)
+    if RUNTIME.metrics_port:
+        metrics.serve(RUNTIME.metrics_port)
 
 
 @kopf.on.login()

@@ -149,6 +149,15 @@ class Registry:
                 raw = dict(raw or {})
                 self._status[key] = _JobStatus(GridAwareJobStatus.model_validate(raw), raw)
 
+    def phase_counts(self) -> dict[tuple[str, str], int]:
+        """(phase, cluster) -> number of jobs, from the statuses this operator knows."""
+        counts: dict[tuple[str, str], int] = {}
+        with self.lock:
+            for entry in self._status.values():
+                k = (entry.status.phase or "Pending", entry.status.cluster or "")
+                counts[k] = counts.get(k, 0) + 1
+        return counts
+
     def forget(self, key: str) -> None:
         with self.lock:
             self._status.pop(key, None)

@@ -23,6 +23,7 @@ class Runtime:
     probe_interval: float = 15.0
     retry_delay: float = 10.0
     history_limit: int = 10
+    metrics_port: int = 0
 
 
 RUNTIME = Runtime()
