@@ -134,7 +134,7 @@ build_group() {
   start=$(date +%s)
   log "$g: downloading modules"
   (cd "$TOOLS_DIR/$g" && go mod download)
-  log "$g: building ${BINS[$g]} (this is the slow part: ~$( [[ $g == kubernetes ]] && echo '20-40' || echo '1-5') min on 2 cores)"
+  log "$g: building ${BINS[$g]} (the slow part: about $( [[ $g == kubernetes ]] && echo '5-10' || echo '1-2') min on 2 cores when cold)"
   if [[ $g == etcd ]]; then
     (cd "$TOOLS_DIR/$g" && go build -trimpath -ldflags "$(ldflags_for "$g")" -o "$tmp/etcd" ${PKGS[$g]})
   else

@@ -536,8 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
 
     crds = sub.add_parser("crds", help="write the CRD YAML generated from the API models")
-    crds.add_argument("--out", type=Path, action="append",
-                      help="directory (repeatable; default: crds and helm/gridaware/crds)")
+    crds.add_argument(
+        "--out",
+        type=Path,
+        action="append",
+        help="directory (repeatable; default: crds and helm/gridaware/crds)",
+    )
     crds.set_defaults(func=_crds)
     return parser
 
