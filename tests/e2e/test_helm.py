@@ -15,6 +15,7 @@ import kubernetes.client
 import pytest
 import yaml
 
+from gridaware.api import crd
 from gridaware.k8s import clients
 from tests.conftest import REPO, Lab, Operator, kubectl, wait_for
 from tests.e2e.test_operator import apply, gaj, status
@@ -105,8 +106,6 @@ def test_values_schema_rejects_bad_values(lab: Lab, flag: str, message: str) -> 
 
 
 def test_chart_ships_the_generated_crds() -> None:
-    from gridaware.api import crd
-
     for name, text in crd.render().items():
         assert (CHART / "crds" / name).read_text() == text, f"{name}: run `gridaware crds`"
 
@@ -124,7 +123,9 @@ def _sa_kubeconfig(lab: Lab, tmp: Path) -> Path:
         .status.token
     )  # type: ignore[union-attr]
     hub = lab.state.cluster("hub")
-    ca = (lab.state.state_dir / "clusters" / "hub" / "pki" / "ca.crt").read_bytes()
+    ca = base64.b64encode(
+        (lab.state.state_dir / "clusters" / "hub" / "pki" / "ca.crt").read_bytes()
+    ).decode()
     cfg = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -134,7 +135,7 @@ def _sa_kubeconfig(lab: Lab, tmp: Path) -> Path:
                 "name": "hub",
                 "cluster": {
                     "server": hub.api_url,
-                    "certificate-authority-data": base64.b64encode(ca).decode(),
+                    "certificate-authority-data": ca,
                 },
             }
         ],
