@@ -28,6 +28,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 32
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
+    settings.batching.batch_window = 0.02  # react to each change at once, not in 100 ms batches
     REGISTRY.hub_client = clients.client_for(
         clients.hub_configuration(RUNTIME.kubeconfig, RUNTIME.context)
     )
