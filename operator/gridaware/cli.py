@@ -321,6 +321,19 @@ def _run(args: argparse.Namespace) -> int:
     RUNTIME.probe_interval = args.probe_interval
     RUNTIME.retry_delay = args.retry_delay
     RUNTIME.metrics_port = args.metrics_port
+    if args.replay_start or args.speedup != 1.0:
+        import datetime as dt  # noqa: PLC0415
+
+        from gridaware.core.clock import GridClock  # noqa: PLC0415
+
+        wall = time.time()
+        start = (
+            dt.datetime.fromisoformat(args.replay_start.replace("Z", "+00:00")).timestamp()
+            if args.replay_start
+            else wall
+        )
+        RUNTIME.clock = GridClock(wall, start, args.speedup)
+        RUNTIME.replan_wall_seconds = max(1.0, 60.0 / args.speedup)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -447,6 +460,17 @@ def _add_run(sub: Any) -> None:
         type=float,
         default=10.0,
         help="seconds before a job that cannot be placed is retried (default: 10)",
+    )
+    run.add_argument(
+        "--replay-start",
+        help="grid time at start-up (RFC 3339), for replaying recorded signals in the lab "
+        "and demos (default: now)",
+    )
+    run.add_argument(
+        "--speedup",
+        type=float,
+        default=1.0,
+        help="grid time runs this many times faster than wall time (default: 1)",
     )
     run.add_argument(
         "--metrics-port",

@@ -109,6 +109,16 @@ class CapacityOverride(Model):
 # --- GridCluster ---------------------------------------------------------------------------
 
 
+class GreenContract(Model):
+    """A power purchase agreement or on-site supply that covers part of the load."""
+
+    name: str = Field(min_length=1, max_length=63, description="Contract name.")
+    power_kw: float = Field(gt=0, le=1e7, description="Contracted power in kW.")
+    carbon_intensity: float = Field(
+        default=0, ge=0, le=2000, description="Its lifecycle intensity in gCO2e/kWh."
+    )
+
+
 class GridClusterSpec(Model):
     """A member cluster in a grid region, registered on the hub."""
 
@@ -134,6 +144,11 @@ class GridClusterSpec(Model):
         ge=1.0,
         le=3.0,
         description="Power usage effectiveness of the data centre (>= 1.0).",
+    )
+    green_contracts: list[GreenContract] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Contracted green supply, used first in market-based accounting.",
     )
 
 
@@ -208,6 +223,12 @@ class Placement(Model):
     cluster_selector: LabelSelector | None = Field(
         default=None, description="Allowed GridClusters by their labels."
     )
+    home_cluster: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Counterfactual for savings: where the job would run by default "
+        "(default: the first eligible cluster by name).",
+    )
     excluded_zones: list[Zone] = Field(
         default_factory=list,
         max_length=100,
@@ -243,9 +264,36 @@ class Objective(Model):
     )
 
 
+class ScheduleWindow(Model):
+    """When the job may run. With a deadline (or maximum delay) and an expected duration,
+    gridaware may defer the start to the greenest window that still meets the deadline."""
+
+    earliest_start: str | None = Field(
+        default=None, description="Do not start before this time (RFC 3339, grid time)."
+    )
+    deadline: str | None = Field(
+        default=None, description="Must have finished by this time (RFC 3339, grid time)."
+    )
+    max_delay_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=30 * 86400,
+        description="Alternative to deadline: start at most this much later than created.",
+    )
+    expected_duration_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 86400,
+        description="How long the job runs; needed for planning start times.",
+    )
+
+
 class GridAwareJobSpec(Model):
     template: dict[str, Any] = Field(
         description="The batch/v1 JobSpec to run in the chosen member cluster."
+    )
+    schedule: ScheduleWindow | None = Field(
+        default=None, description="Time window: earliest start, deadline, expected duration."
     )
     placement: Placement = Field(default_factory=Placement, description="Where the job may run.")
     energy: Energy = Field(default_factory=Energy, description="Power model of the job.")
@@ -269,6 +317,42 @@ class PlacementRecord(Model):
     candidates: list[CandidateScore] = Field(
         default_factory=list, description="Every candidate with its score."
     )
+
+
+class Deferral(Model):
+    planned_start: str = Field(description="Planned start (RFC 3339, grid time).")
+    cluster: str = Field(description="Cluster expected to be greenest then.")
+    expected_carbon: float = Field(description="Forecast mean intensity over the run.")
+    carbon_now: float | None = Field(
+        default=None, description="Forecast mean intensity if started now."
+    )
+
+
+class Segment(Model):
+    cluster: str = Field(description="Cluster of this run segment.")
+    zone: str = Field(description="Grid zone.")
+    start: str = Field(description="Start (RFC 3339, grid time).")
+    end: str = Field(description="End (RFC 3339, grid time).")
+    energy_kwh: float = Field(description="Energy including PUE.")
+    carbon_location_g: float = Field(description="Location-based emissions (grid average).")
+    carbon_market_g: float = Field(description="Market-based emissions (contracts first).")
+
+
+class Account(Model):
+    """Energy, carbon and cost of the job's actual run, and what it saved against running at
+    once in the home cluster. Location- and market-based figures are never mixed."""
+
+    energy_kwh: float = Field(description="Energy including PUE.")
+    carbon_location_g: float = Field(description="Location-based gCO2e.")
+    carbon_market_g: float = Field(description="Market-based gCO2e.")
+    cost_usd: float | None = Field(default=None, description="Electricity cost (USD).")
+    home_cluster: str = Field(description="Cluster of the counterfactual.")
+    counterfactual_location_g: float = Field(
+        description="Location-based gCO2e of running at once in the home cluster."
+    )
+    saved_location_g: float = Field(description="Counterfactual minus actual, location-based.")
+    carbon_source: str = Field(description="Where the intensities came from.")
+    segments: list[Segment] = Field(default_factory=list, description="Run segments.")
 
 
 class MemberJobRef(Model):
@@ -301,6 +385,8 @@ class GridAwareJobStatus(Model):
         default_factory=list, description="Placement decisions, newest last."
     )
     placed_time: str | None = Field(default=None, description="When placed (RFC 3339).")
+    deferral: Deferral | None = Field(default=None, description="The planned deferred start.")
+    account: Account | None = Field(default=None, description="Energy, carbon and cost.")
     start_time: str | None = Field(default=None, description="When the member Job started.")
     completion_time: str | None = Field(default=None, description="When it finished.")
 

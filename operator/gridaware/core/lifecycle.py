@@ -8,6 +8,7 @@ from typing import Any
 
 from gridaware.api.v1alpha1 import (
     Condition,
+    Deferral,
     GridAwareJobStatus,
     MemberJobRef,
     MemberJobState,
@@ -158,5 +159,31 @@ def placed(
         f"placed in {target.name}: {record.reason}",
         generation,
         record.time,
+    )
+    if condition(s, "Deferred") is not None:
+        s.conditions = set_condition(
+            s.conditions,
+            "Deferred",
+            "False",
+            "WindowReached",
+            "the planned start time was reached",
+            generation,
+            record.time,
+        )
+    return s
+
+
+def deferred(
+    s: GridAwareJobStatus, deferral: Deferral, message: str, generation: int | None, now: str
+) -> GridAwareJobStatus:
+    """The status of a job waiting for a greener window."""
+    s = s.model_copy(deep=True)
+    s.phase = "Pending"
+    s.deferral = deferral
+    s.conditions = set_condition(
+        s.conditions, "Deferred", "True", "GreenerWindowAhead", message, generation, now
+    )
+    s.conditions = set_condition(
+        s.conditions, "Scheduled", "False", "Deferred", message, generation, now
     )
     return s

@@ -96,6 +96,13 @@ def _exclusion(job: JobRequest, c: ClusterSnapshot) -> tuple[str, Wait] | None:
     return None
 
 
+def could_run_later(job: JobRequest, c: ClusterSnapshot) -> bool:
+    """Whether the cluster is allowed and big enough, so that it may take the job at a later
+    time (capacity, signals and the ceiling may change; names, zones and sizes do not)."""
+    excluded = _exclusion(job, c)
+    return excluded is None or excluded[1] not in (Wait.NO_ELIGIBLE, Wait.UNREACHABLE)
+
+
 _WAIT_ORDER = [Wait.CEILING, Wait.CAPACITY, Wait.NO_SIGNAL, Wait.UNREACHABLE, Wait.NO_ELIGIBLE]
 
 

@@ -20,7 +20,7 @@ from gridaware.api.v1alpha1 import (
     now_rfc3339,
 )
 from gridaware.core import lifecycle
-from gridaware.handlers import metrics
+from gridaware.handlers import accounts, metrics
 from gridaware.handlers.registry import REGISTRY, Member
 from gridaware.handlers.runtime import RUNTIME
 from gridaware.k8s import clients, hub, members
@@ -240,6 +240,8 @@ class _Daemon:
             return  # placed elsewhere (or not yet recorded): not this copy's business
         try:
             REGISTRY.update_status(owner, lambda s: lifecycle.mirror(s, state, None, now_rfc3339()))
+            if state.finished:
+                accounts.record(owner, state, m)
         except ApiError as exc:
             if exc.status != 404:
                 log.warning("cannot mirror %s: %s", owner, exc.reason)

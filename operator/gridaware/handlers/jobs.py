@@ -3,26 +3,33 @@ running job, and delete the member Job before the hub object goes (finalizer).""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 import kopf
+import numpy as np
 from pydantic import ValidationError
 
+from gridaware.api.signals import Signal
 from gridaware.api.v1alpha1 import (
+    Condition,
+    Deferral,
     GridAwareJobSpec,
     GridAwareJobStatus,
     MemberJobRef,
+    Objective,
     PlacementRecord,
     now_rfc3339,
 )
-from gridaware.core import lifecycle, quantity
-from gridaware.core.placement import JobRequest, decide
+from gridaware.core import lifecycle, money, quantity, shifting
+from gridaware.core.placement import Decision, JobRequest, could_run_later, decide
 from gridaware.handlers import metrics
 from gridaware.handlers.registry import REGISTRY
 from gridaware.handlers.runtime import RUNTIME
 from gridaware.k8s import clients, hub, members
 from gridaware.k8s.clients import FAILURES
+from gridaware.signals.errors import SignalError
 
 log = logging.getLogger("gridaware.jobs")
 
@@ -103,9 +110,10 @@ def _place(
     if existing is not None and existing.owner_uid == uid:
         _adopt(key, existing, generation)
         return
-    decision = decide(
-        JobRequest(requests, job_spec.placement, job_spec.objective), REGISTRY.snapshot()
-    )
+    objective, preferred = job_spec.objective, None
+    if job_spec.schedule is not None:
+        objective, preferred = _shift(key, body, meta, job_spec, requests, generation)
+    decision = _decide(JobRequest(requests, job_spec.placement, objective), preferred)
     record = PlacementRecord(
         time=now_rfc3339(),
         cluster=decision.cluster.name if decision.cluster else None,
@@ -149,6 +157,162 @@ def _place(
         "Placed",
         f"placed in {target.name} ({target.zone}): {decision.reason}",
     )
+
+
+def _decide(job: JobRequest, preferred: str | None) -> Decision:
+    """Place now: in the cluster the start-time plan chose (forecast greenest over the whole
+    run) when it can take the job, else wherever scores best right now."""
+    snapshot = REGISTRY.snapshot()
+    decision = decide(job, snapshot)
+    if preferred is None or decision.cluster is None or decision.cluster.name == preferred:
+        return decision
+    ok = any(c.cluster == preferred and c.eligible for c in decision.candidates)
+    target = next((c for c in snapshot if c.name == preferred), None)
+    if not ok or target is None:
+        return decision
+    reason = (
+        f"forecast greenest over the planned run ({preferred}); "
+        f"right now {decision.cluster.name} scores best"
+    )
+    return Decision(target, reason, decision.candidates)
+
+
+def _grid_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _forecasts(job: JobRequest, hour0: float, hours: int) -> list[shifting.Forecast]:
+    feeds = RUNTIME.feeds
+    out: list[shifting.Forecast] = []
+    if feeds is None:
+        return out
+    for c in REGISTRY.snapshot():
+        if not could_run_later(job, c):
+            continue
+        member = REGISTRY.members.get(c.name)
+        if member is None:
+            continue
+        try:
+            carbon = feeds.forecast(c.zone, Signal.CARBON, hours).hourly(int(hour0), hours)
+            price = None
+            if job.objective.price_weight > 0:
+                zone = member.spec.price_zone or c.zone
+                p = feeds.forecast(zone, Signal.PRICE, hours)
+                price = p.hourly(int(hour0), hours) * money.to_usd_per_mwh(1.0, p.unit)
+        except (SignalError, KeyError) as exc:
+            log.info("no forecast for %s: %s", c.name, exc)
+            continue
+        n = int(np.argmax(~np.isfinite(carbon))) if not np.all(np.isfinite(carbon)) else hours
+        if price is not None:
+            bad = ~np.isfinite(price)
+            n = min(n, int(np.argmax(bad)) if bad.any() else hours)
+        if n == 0:
+            continue
+        out.append(
+            shifting.Forecast(
+                c.name, c.pue, hour0, carbon[:n], None if price is None else price[:n]
+            )
+        )
+    return out
+
+
+def _shift(
+    key: str,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    job_spec: GridAwareJobSpec,
+    requests: Any,
+    generation: int | None,
+) -> tuple[Objective, str | None]:
+    """Defer the job (raising kopf.TemporaryError) while a clearly greener window lies ahead
+    within its deadline; returns the objective to place with now (at the latest start the
+    deadline wins over the carbon ceiling)."""
+    sched = job_spec.schedule
+    assert sched is not None
+    clock, now = RUNTIME.clock, RUNTIME.grid_now()
+    created_wall = _grid_time(meta.get("creationTimestamp"))
+    created = clock.grid(created_wall) if created_wall else now
+    earliest = _grid_time(sched.earliest_start) or created
+    duration = sched.expected_duration_seconds
+    deadline = _grid_time(sched.deadline)
+    if deadline is None and sched.max_delay_seconds is not None and duration:
+        deadline = created + sched.max_delay_seconds + duration
+    if earliest > now + 1 and (duration is None or deadline is None):
+        _defer(key, body, generation, earliest, "", None, None, now, "earliestStart")
+    if duration is None or deadline is None:
+        return job_spec.objective, None
+    latest = deadline - duration
+    if now >= latest:
+        return job_spec.objective.model_copy(update={"carbon_ceiling": None}), None
+    hour0 = now // 3600 * 3600
+    hours = min(RUNTIME.feeds_config.forecast_hours, int(np.ceil((deadline - hour0) / 3600)) + 1)
+    request = JobRequest(requests, job_spec.placement, job_spec.objective)
+    plan = shifting.plan(
+        _forecasts(request, hour0, hours), job_spec.objective, now, earliest, latest, duration
+    )
+    if plan is None or not plan.defers(now, tolerance=30):
+        return job_spec.objective, None if plan is None else plan.cluster
+    _defer(
+        key,
+        body,
+        generation,
+        plan.start,
+        plan.cluster,
+        plan.expected_carbon,
+        plan.start_now_carbon,
+        now,
+        "forecast",
+    )
+    return job_spec.objective, None  # not reached: _defer raises
+
+
+def _defer(
+    key: str,
+    body: kopf.Body,
+    generation: int | None,
+    start: float,
+    cluster: str,
+    expected: float | None,
+    now_carbon: float | None,
+    now: float,
+    why: str,
+) -> None:
+    when = now_rfc3339(dt.datetime.fromtimestamp(start, tz=dt.UTC))
+    if why == "earliestStart":
+        message = f"waiting for spec.schedule.earliestStart {when}"
+    else:
+        message = (
+            f"a greener window is forecast: start at {when} in {cluster} at "
+            f"{expected:.0f} gCO2e/kWh"
+            + (f" (now {now_carbon:.0f})" if now_carbon is not None else "")
+        )
+    deferral = Deferral(
+        planned_start=when,
+        cluster=cluster or "-",
+        expected_carbon=round(expected or 0.0, 1),
+        carbon_now=None if now_carbon is None else round(now_carbon, 1),
+    )
+    before = REGISTRY.status(key)
+    was = (
+        before is not None
+        and (
+            lifecycle.condition(before, "Deferred")
+            or Condition(type="x", status="False", reason="x")
+        ).status
+        == "True"
+    )
+    changed = REGISTRY.update_status(
+        key, lambda s: lifecycle.deferred(s, deferral, message, generation, now_rfc3339())
+    )
+    if not was:
+        metrics.DEFERRALS.labels(cluster or "-").inc()
+    if changed:
+        hub.post_event(REGISTRY.hub_client, dict(body), "Normal", "Deferred", message)
+    # wake up just after the planned start (or earlier, to re-plan with newer forecasts)
+    delay = min(RUNTIME.replan_wall_seconds, RUNTIME.clock.wall_seconds(start - now) + 0.5)
+    raise kopf.TemporaryError(message, delay=max(1.0, delay))
 
 
 def _adopt(key: str, state: Any, generation: int | None) -> None:

@@ -33,7 +33,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         clients.hub_configuration(RUNTIME.kubeconfig, RUNTIME.context)
     )
     if RUNTIME.feeds is None:
-        RUNTIME.feeds = factory.build(RUNTIME.feeds_config)
+        RUNTIME.feeds = factory.build(RUNTIME.feeds_config, clock=RUNTIME.grid_now)
     if RUNTIME.metrics_port:
         metrics.serve(RUNTIME.metrics_port)
 

@@ -7,10 +7,12 @@ nothing but command-line flags.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridaware.api.feeds import FeedsConfig
+from gridaware.core.clock import GridClock
 from gridaware.signals.chain import Feeds
 
 
@@ -24,6 +26,11 @@ class Runtime:
     retry_delay: float = 10.0
     history_limit: int = 10
     metrics_port: int = 0
+    clock: GridClock = field(default_factory=lambda: GridClock.realtime(time.time()))
+    replan_wall_seconds: float = 60.0  # how often a deferred job is re-planned
+
+    def grid_now(self) -> float:
+        return self.clock.grid(time.time())
 
 
 RUNTIME = Runtime()

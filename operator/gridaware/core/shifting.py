@@ -1,0 +1,108 @@
+"""Choosing a start time (and cluster) within a job's window from forecasts.
+
+Every eligible cluster's forecast is turned into the placement score per hour (carbon and
+price weighted, times PUE); each candidate start from now to the latest start that still
+meets the deadline is costed over the expected run with the planning primitives the
+simulator uses, and the cheapest wins. A job is deferred only when the gain over starting
+now is worth it (``min_gain``), so forecast noise does not postpone work for nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gridaware.api.v1alpha1 import Objective
+from gridaware.core import planning
+
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Forecast:
+    cluster: str
+    pue: float
+    hour0: float  # epoch seconds of the first value
+    carbon: npt.NDArray[np.float64]  # hourly gCO2e/kWh from hour0
+    price_usd: npt.NDArray[np.float64] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    cluster: str
+    start: float
+    expected_carbon: float  # mean over the run
+    start_now_cluster: str | None
+    start_now_carbon: float | None
+    gain: float  # relative score gain over the best start now
+
+    def defers(self, now: float, tolerance: float) -> bool:
+        return self.start > now + tolerance
+
+
+def plan(
+    forecasts: list[Forecast],
+    objective: Objective,
+    now: float,
+    earliest: float,
+    latest_start: float,
+    duration: float,
+    step: float = 900.0,
+    min_gain: float = 0.02,
+) -> Plan | None:
+    """The best (cluster, start) with start in [max(now, earliest), latest_start]; None when no
+    forecast covers any candidate run. When the carbon ceiling excludes every window, the
+    deadline wins: the plan is the latest start, in the cluster cheapest then."""
+    first = max(now, earliest)
+    last = max(first, latest_start)
+    # now, every step boundary (quarter hours) up to the latest start, and the latest start
+    aligned = np.arange(np.ceil(first / step) * step, last, step)
+    starts = np.unique(np.concatenate([[first], aligned[aligned > first], [last]]))
+    dur_h = duration / HOUR
+    best: tuple[float, float, str, float] | None = None
+    now_best: tuple[float, str, float] | None = None
+    at_last: tuple[float, str, float] | None = None
+    for f in forecasts:
+        cost = planning.cost_series(
+            f.carbon, f.price_usd, objective.carbon_weight, objective.price_weight, f.pue
+        )
+        x0 = (starts - f.hour0) / HOUR
+        ok = (x0 >= 0) & (x0 + dur_h <= f.carbon.size + 1e-9)
+        if not ok.any():
+            continue
+        pc, pk = planning.prefix(cost), planning.prefix(f.carbon)
+        c = planning.integrate(pc, cost, x0[ok], x0[ok] + dur_h) / dur_h
+        g = planning.integrate(pk, f.carbon, x0[ok], x0[ok] + dur_h) / dur_h
+        s_ok = starts[ok]
+        if s_ok[0] == first and (now_best is None or c[0] < now_best[0]):
+            now_best = (float(c[0]), f.cluster, float(g[0]))
+        if at_last is None or c[-1] < at_last[0]:
+            at_last = (float(c[-1]), f.cluster, float(g[-1]))
+        ceiling = objective.carbon_ceiling
+        allowed = np.ones(c.size, dtype=bool) if ceiling is None else g <= ceiling
+        if allowed.any():
+            i = int(np.argmin(np.where(allowed, c, np.inf)))
+            cand = (float(c[i]), float(s_ok[i]), f.cluster, float(g[i]))
+            if best is None or (cand[0], cand[1]) < (best[0], best[1]):
+                best = cand
+    if best is None:
+        if at_last is None:
+            return None
+        best = (at_last[0], last, at_last[1], at_last[2])
+    cost_best, start, cluster, carbon = best
+    gain = 0.0
+    if now_best is not None and start > first:
+        gain = 1 - cost_best / now_best[0] if now_best[0] > 0 else 0.0
+        within_ceiling = objective.carbon_ceiling is None or now_best[2] <= objective.carbon_ceiling
+        if gain < min_gain and within_ceiling:  # not worth waiting for
+            return Plan(now_best[1], first, now_best[2], now_best[1], now_best[2], gain)
+    return Plan(
+        cluster,
+        start,
+        carbon,
+        now_best[1] if now_best else None,
+        now_best[2] if now_best else None,
+        gain,
+    )

@@ -1,0 +1,153 @@
+"""Start-time planning and carbon accounts: table-driven cases with hand-computed answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridaware.api.v1alpha1 import GreenContract, Objective
+from gridaware.core import accounting
+from gridaware.core.clock import GridClock
+from gridaware.core.shifting import Forecast, plan
+
+H = 3600.0
+FLAT = np.full(24, 300.0)
+DIP = np.array([400.0] * 3 + [50.0] * 3 + [400.0] * 18)  # green from hour 3 to 6
+
+
+@pytest.mark.parametrize(
+    ("forecasts", "objective", "earliest", "latest", "duration", "cluster", "start"),
+    [
+        pytest.param(
+            [Forecast("a", 1.0, 0, FLAT)], Objective(), 0, 10 * H, H, "a", 0, id="flat-starts-now"
+        ),
+        pytest.param(
+            [Forecast("a", 1.0, 0, DIP)],
+            Objective(),
+            0,
+            10 * H,
+            H,
+            "a",
+            3 * H,
+            id="waits-for-the-dip",
+        ),
+        pytest.param(
+            [Forecast("a", 1.0, 0, DIP)],
+            Objective(),
+            0,
+            2 * H,
+            H,
+            "a",
+            0,
+            id="deadline-too-early-for-the-dip",
+        ),
+        pytest.param(
+            [Forecast("a", 1.0, 0, DIP)],
+            Objective(),
+            0,
+            10 * H,
+            3 * H,
+            "a",
+            3 * H,
+            id="long-job-fits-the-dip",
+        ),
+        pytest.param(
+            [Forecast("a", 1.0, 0, DIP), Forecast("b", 1.0, 0, np.full(24, 100.0))],
+            Objective(),
+            0,
+            2 * H,
+            H,
+            "b",
+            0,
+            id="space-beats-time-when-tight",
+        ),
+        pytest.param(
+            [Forecast("a", 1.0, 0, DIP)],
+            Objective(),
+            4 * H,
+            10 * H,
+            H,
+            "a",
+            4 * H,
+            id="earliest-start",
+        ),
+        pytest.param(
+            [Forecast("a", 1.0, 0, DIP)],
+            Objective(carbon_ceiling=10),
+            0,
+            8 * H,
+            H,
+            "a",
+            8 * H,
+            id="ceiling-unmet-deadline-wins",
+        ),
+        pytest.param(
+            [Forecast("a", 1.0, 0, np.full(24, 300.0) - np.arange(24) * 0.1)],
+            Objective(),
+            0,
+            10 * H,
+            H,
+            "a",
+            0,
+            id="tiny-gain-not-worth-waiting",
+        ),
+    ],
+)
+def test_plan(
+    forecasts: list[Forecast],
+    objective: Objective,
+    earliest: float,
+    latest: float,
+    duration: float,
+    cluster: str,
+    start: float,
+) -> None:
+    p = plan(forecasts, objective, now=0, earliest=earliest, latest_start=latest, duration=duration)
+    assert p is not None
+    assert (p.cluster, p.start) == (cluster, start)
+    assert p.start <= latest or latest < earliest
+
+
+def test_plan_never_starts_after_the_latest_start() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        values = rng.uniform(10, 900, 48)
+        latest = float(rng.integers(0, 40)) * H
+        p = plan([Forecast("a", 1.0, 0, values)], Objective(), 0, 0, latest, H)
+        assert p is not None and 0 <= p.start <= latest
+
+
+def test_account_matches_a_hand_computation() -> None:
+    ci = accounting.Series(0, np.array([100.0, 300.0, 200.0]))
+    price = accounting.Series(0, np.array([50.0, 50.0, 50.0]))
+    seg = accounting.RunSegment(
+        "a",
+        "ZA",
+        0.5 * H,
+        2.5 * H,
+        1.5,
+        ci,
+        price,
+        (GreenContract(name="ppa", power_kw=1.0, carbon_intensity=10),),
+    )
+    cf = accounting.RunSegment(
+        "h", "ZH", 0, 2 * H, 1.2, accounting.Series(0, np.full(3, 400.0)), None
+    )
+    acct = accounting.account([seg], power_kw=2.0, home="h", counterfactual=cf, source="test")
+    # 2 kW x 1.5 PUE = 3 kW facility for 2 h = 6 kWh; mean intensity over [0.5, 2.5) h
+    # = (0.5*100 + 1*300 + 0.5*200) / 2 = 225 -> 1350 g location-based
+    assert acct.energy_kwh == pytest.approx(6.0)
+    assert acct.carbon_location_g == pytest.approx(1350.0)
+    # market: 1 kW of the 3 kW at 10 g, the other 2 kW at 225 g, for 2 h
+    assert acct.carbon_market_g == pytest.approx(2 * (1 * 10 + 2 * 225))
+    assert acct.cost_usd == pytest.approx(6.0 / 1000 * 50)
+    # counterfactual: 2 kW x 1.2 x 2 h x 400 = 1920 g
+    assert acct.counterfactual_location_g == pytest.approx(1920.0)
+    assert acct.saved_location_g == pytest.approx(1920.0 - 1350.0)
+
+
+def test_grid_clock_maps_both_ways() -> None:
+    clock = GridClock(wall_start=1000.0, grid_start=5000.0, speedup=60.0)
+    assert clock.grid(1010.0) == 5600.0
+    assert clock.wall(5600.0) == 1010.0
+    assert clock.wall_seconds(3600.0) == 60.0
