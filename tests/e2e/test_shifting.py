@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ import pytest
 import yaml
 
 from gridaware.k8s import hub
-from tests.conftest import Lab, Operator, cluster_ready, wait_for
+from tests.conftest import Lab, Operator, cluster_ready, kubectl, wait_for
 from tests.e2e.test_operator import apply, condition, gaj, member_jobs, status
 
 pytestmark = pytest.mark.slow
@@ -35,9 +39,9 @@ def dip(hour: int) -> float:
 TRACES = {"DE-LU": dip, "US-CAL-CISO": lambda _h: 300.0, "US-MIDA-PJM": lambda _h: 350.0}
 
 
-def write_traces(root: Path) -> None:
-    (root / "carbon").mkdir(parents=True)
-    for zone, f in TRACES.items():
+def write_traces(root: Path, traces: dict[str, Any]) -> None:
+    (root / "carbon").mkdir(parents=True, exist_ok=True)
+    for zone, f in traces.items():
         with (root / "carbon" / f"{zone}_2023_hourly.csv").open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(
@@ -54,58 +58,102 @@ def write_traces(root: Path) -> None:
                 w.writerow([t.strftime("%Y-%m-%d %H:%M:%S"), zone, f(h), 50, "false"])
 
 
-@pytest.fixture
-def replay_operator(lab: Lab, operator: Operator, tmp_path: Path) -> Iterator[Path]:
-    write_traces(tmp_path / "data")
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(
-        yaml.safe_dump(
-            {
-                "providers": {
-                    "replay": {"type": "replay", "options": {"directory": str(tmp_path / "data")}},
-                    "static": {
-                        "type": "static",
-                        "options": {
-                            "values": {z: {"price": 50, "currency": "USD"} for z in TRACES}
+class ReplayOperator:
+    """Runs ``gridaware run`` on replayed traces (instead of the session operator)."""
+
+    def __init__(self, lab: Lab, operator: Operator, tmp: Path) -> None:
+        self.lab, self.operator, self.tmp = lab, operator, tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.feeds = tmp / "feeds.yaml"
+        self.log = tmp / "replay-operator.log"
+
+    def configure(self, traces: dict[str, Any]) -> None:
+        write_traces(self.tmp / "data", traces)
+        self.feeds.write_text(
+            yaml.safe_dump(
+                {
+                    "providers": {
+                        "replay": {
+                            "type": "replay",
+                            "options": {"directory": str(self.tmp / "data")},
+                        },
+                        "static": {
+                            "type": "static",
+                            "options": {
+                                "values": {z: {"price": 50, "currency": "USD"} for z in traces}
+                            },
                         },
                     },
-                },
-                "default": {"carbon": ["replay"], "price": ["static"]},
-            }
+                    "default": {"carbon": ["replay"], "price": ["static"]},
+                }
+            )
         )
-    )
+
+    def start(self) -> None:
+        assert self.operator.proc is not None
+        self.proc = subprocess.Popen(
+            [
+                str(self.operator.proc.args[0]),
+                "run",
+                "--kubeconfig",  # type: ignore[index]
+                str(self.lab.state.kubeconfig),
+                "--context",
+                "hub",
+                "--feeds-config",
+                str(self.feeds),
+                "--probe-interval",
+                "1",
+                "--retry-delay",
+                "1",
+                "--replay-start",
+                START,
+                "--speedup",
+                str(SPEEDUP),
+            ],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+
+
+@pytest.fixture
+def replay(lab: Lab, operator: Operator, tmp_path: Path) -> Iterator[ReplayOperator]:
+    ro = ReplayOperator(lab, operator, tmp_path)
     operator.stop()
-    log = tmp_path / "replay-operator.log"
-    proc = subprocess.Popen(
-        [
-            str(Path(operator.proc.args[0])),
-            "run",
-            "--kubeconfig",  # type: ignore[union-attr,index]
-            str(lab.state.kubeconfig),
-            "--context",
-            "hub",
-            "--feeds-config",
-            str(feeds),
-            "--probe-interval",
-            "1",
-            "--retry-delay",
-            "1",
-            "--replay-start",
-            START,
-            "--speedup",
-            str(SPEEDUP),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
     try:
-        for m in lab.members:
-            wait_for(lambda m=m: cluster_ready(lab, m), f"{m} ready", timeout=60)
-        yield log
+        yield ro
     finally:
-        proc.terminate()
-        proc.wait(15)
+        ro.stop()
         operator.start()
+
+
+@pytest.fixture
+def replay_operator(lab: Lab, replay: ReplayOperator) -> Iterator[Path]:
+    replay.configure(TRACES)
+    replay.start()
+    for m in lab.members:
+        wait_for(lambda m=m: cluster_ready(lab, m), f"{m} ready", timeout=60)
+    yield replay.log
+
+
+def integral(trace: Any, start: dt.datetime, end: dt.datetime) -> float:
+    """gCO2e/kWh x hours of an hourly trace over [start, end)."""
+    total, t = 0.0, start
+    while t < end:
+        hour = int((t - T0).total_seconds() // 3600)
+        nxt = min(end, T0 + dt.timedelta(hours=hour + 1))
+        total += trace(hour) * (nxt - t).total_seconds() / 3600
+        t = nxt
+    return total
 
 
 def grid(stamp: str) -> dt.datetime:
@@ -149,10 +197,13 @@ def test_waits_for_the_forecast_green_window_and_starts_in_it(
     acct = status(lab, namespace, "wait")["account"]
     seg = acct["segments"][0]
     hours = (grid(seg["end"]) - grid(seg["start"])).total_seconds() / 3600
-    # by hand: 1 kW x PUE 1.2 x hours x 50 g/kWh (the run lies inside the green window)
-    assert grid(seg["start"]) >= dt.datetime(2023, 1, 2, 3, tzinfo=dt.UTC)
+    # by hand: 1 kW x PUE 1.2 x the trace integrated over the recorded run. Kubernetes
+    # timestamps have 1 s resolution, which is 6 grid minutes at 360x: the recorded start may
+    # lie up to that much before 03:00.
+    start, end = grid(seg["start"]), grid(seg["end"])
+    assert start >= dt.datetime(2023, 1, 2, 2, 54, tzinfo=dt.UTC)
     assert acct["energyKwh"] == pytest.approx(1.2 * hours, rel=1e-3)
-    assert acct["carbonLocationG"] == pytest.approx(1.2 * hours * 50, rel=1e-3)
+    assert acct["carbonLocationG"] == pytest.approx(1.2 * integral(dip, start, end), rel=1e-3)
     assert acct["carbonMarketG"] == acct["carbonLocationG"], "no contracts: same figure"
     assert acct["homeCluster"] == "eu-central"
     assert acct["counterfactualLocationG"] == pytest.approx(1.2 * hours * 400, rel=1e-3)
@@ -174,3 +225,138 @@ def test_a_deadline_is_never_missed_because_of_deferral(
     assert st["cluster"] == "us-west"  # the greenest right now (300 < 350 < 400)
     body = hub.get_job(lab.client("hub"), namespace, "urgent")
     assert body is not None
+
+
+def flip(hour: int) -> float:
+    """DE-LU: green until 03:00 on 2 January, then dirty for good."""
+    return 100.0 if hour < 24 + 3 else 600.0
+
+
+def sunrise(hour: int) -> float:
+    """US-CAL-CISO: average until 03:00, then very green."""
+    return 300.0 if hour < 24 + 3 else 50.0
+
+
+FLIP = {"DE-LU": flip, "US-CAL-CISO": sunrise, "US-MIDA-PJM": lambda _h: 450.0}
+
+
+def movable(name: str) -> dict[str, Any]:
+    doc = scheduled(
+        {
+            "schedule": {"maxDelaySeconds": 0, "expectedDurationSeconds": 6 * 3600},
+            "migration": {
+                "policy": "Checkpoint",
+                "minDwellSeconds": 1800,
+                "overheadSeconds": 300,
+                "margin": 0.1,
+                "gracePeriodSeconds": 2,
+            },
+        },
+        name,
+        run="60s",
+    )
+    annotations = doc["spec"]["template"]["template"]["metadata"]["annotations"]
+    annotations["lab.gridaware.dev/shutdown-after"] = "2s"  # the workload checkpoints
+    return doc
+
+
+class CopyWatch:
+    """Counts, across every member at the same instant, the live pods of one job."""
+
+    def __init__(self, lab: Lab, namespace: str, name: str) -> None:
+        self.lab, self.label = lab, f"gridaware.dev/job={namespace}.{name}"
+        self.most = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import kubernetes.client as k  # noqa: PLC0415
+
+        apis = [k.CoreV1Api(self.lab.client(m)) for m in self.lab.members]
+        while not self._stop.is_set():
+            live = 0
+            for api in apis:
+                for pod in api.list_pod_for_all_namespaces(label_selector=self.label).items:
+                    if pod.status and pod.status.phase not in ("Succeeded", "Failed"):
+                        live += 1
+            self.most = max(self.most, live)
+            self.samples += 1
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(10)
+        return self.most
+
+
+def test_a_long_job_follows_the_greener_region_and_resumes_from_its_checkpoint(
+    lab: Lab, replay: ReplayOperator, namespace: str
+) -> None:
+    replay.configure(FLIP)
+    replay.start()
+    for m in lab.members:
+        wait_for(lambda m=m: cluster_ready(lab, m), f"{m} ready", timeout=60)
+    watch = CopyWatch(lab, namespace, "mover")
+    apply(lab, namespace, movable("mover"))
+    wait_for(lambda: status(lab, namespace, "mover").get("cluster"), "placement", timeout=30)
+    assert status(lab, namespace, "mover")["cluster"] == "eu-central"
+    wait_for(lambda: status(lab, namespace, "mover").get("migrations"), "a migration", timeout=90)
+    st = status(lab, namespace, "mover")
+    record = st["migrations"][0]
+    assert (record["source"], record["target"]) == ("eu-central", "us-west")
+    assert 0 < record["takeoverSeconds"] < 60
+    assert st["cluster"] == "us-west" and st["memberJob"]["cluster"] == "us-west"
+    job = kubectl(
+        lab, "-n", namespace, "get", "job", "mover", "-o", "json", context="us-west"
+    ).stdout
+    env = {
+        e["name"]: e.get("value")
+        for e in json.loads(job)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["GRIDAWARE_RESUME"] == "1"
+    assert env["GRIDAWARE_CHECKPOINT_DIR"] == "/var/run/gridaware/checkpoint"
+    assert member_jobs(lab, f"{namespace}.mover") == {"us-west": ["mover"]}
+    wait_for(
+        lambda: status(lab, namespace, "mover").get("phase") == "Succeeded", "success", timeout=120
+    )
+    wait_for(lambda: status(lab, namespace, "mover").get("account"), "the account", timeout=60)
+    assert len(status(lab, namespace, "mover")["account"]["segments"]) == 2
+    assert watch.stop() == 1 and watch.samples > 50, "never two active copies"
+    assert len(status(lab, namespace, "mover")["migrations"]) == 1, "no flapping"
+
+
+@pytest.mark.parametrize("step", ["Stopping", "WaitingForStop", "Starting", "Started"])
+def test_operator_killed_during_a_migration_step_resumes_it(
+    lab: Lab, replay: ReplayOperator, namespace: str, step: str
+) -> None:
+    replay.configure(FLIP)
+    replay.start()
+    for m in lab.members:
+        wait_for(lambda m=m: cluster_ready(lab, m), f"{m} ready", timeout=60)
+    watch = CopyWatch(lab, namespace, "crashy")
+    apply(lab, namespace, movable("crashy"))
+    order = ["Stopping", "WaitingForStop", "Starting", "Started"]
+
+    def reached() -> bool:
+        mig = status(lab, namespace, "crashy").get("migration") or {}
+        done = status(lab, namespace, "crashy").get("migrations")
+        return bool(done) or (mig.get("step") in order[order.index(step) :])
+
+    wait_for(reached, f"migration step {step}", timeout=90)
+    seen = (status(lab, namespace, "crashy").get("migration") or {}).get("step", "done")
+    replay.kill()
+    time.sleep(1)
+    replay.start()
+    wait_for(
+        lambda: status(lab, namespace, "crashy").get("migrations"), "the migration", timeout=90
+    )
+    wait_for(
+        lambda: status(lab, namespace, "crashy").get("phase") == "Succeeded",
+        f"success after a kill at {seen}",
+        timeout=120,
+    )
+    assert watch.stop() == 1, "never two active copies"
+    copies = member_jobs(lab, f"{namespace}.crashy")
+    assert sum(len(v) for v in copies.values()) == 1

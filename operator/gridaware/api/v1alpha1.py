@@ -288,12 +288,73 @@ class ScheduleWindow(Model):
     )
 
 
+class MigrationPolicy(Model):
+    """Whether and how the job may move to a greener cluster while it runs."""
+
+    policy: Literal["Never", "Restart", "Checkpoint"] = Field(
+        default="Never",
+        description="Never; Restart (stateless, starts over); Checkpoint (the workload gets "
+        "GRIDAWARE_CHECKPOINT_DIR, is stopped with SIGTERM and resumes in the target).",
+    )
+    checkpoint_dir: str = Field(
+        default="/var/run/gridaware/checkpoint",
+        max_length=1024,
+        description="Checkpoint location given to the workload (a shared volume or URI).",
+    )
+    grace_period_seconds: int = Field(
+        default=30, ge=0, le=3600, description="Time the workload gets to checkpoint."
+    )
+    min_dwell_seconds: int = Field(
+        default=1800, ge=0, le=86400, description="Stay at least this long (grid time)."
+    )
+    max_migrations: int = Field(default=3, ge=0, le=20, description="Most moves per job.")
+    overhead_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="Lost progress plus restart time per move (grid time).",
+    )
+    margin: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Required saving beyond the overhead, as a share of staying.",
+    )
+
+
+class MigrationState(Model):
+    step: Literal["Stopping", "WaitingForStop", "Starting", "Started"] = Field(
+        description="Current step of the migration protocol."
+    )
+    source: str = Field(description="Cluster the job leaves.")
+    target: str = Field(description="Cluster the job moves to.")
+    reason: str = Field(description="Why it moves.")
+    decided: str = Field(description="When the move was decided (RFC 3339, wall time, ms).")
+
+
+class MigrationRecord(Model):
+    time: str = Field(description="When the move was decided (RFC 3339).")
+    source: str = Field(description="From.")
+    target: str = Field(description="To.")
+    reason: str = Field(description="Why.")
+    takeover_seconds: float = Field(description="Decision to the target's pods running.")
+
+
+class RunRecord(Model):
+    cluster: str = Field(description="Cluster of a finished run segment.")
+    start: str = Field(description="Start (RFC 3339, wall time).")
+    end: str = Field(description="End (RFC 3339, wall time).")
+
+
 class GridAwareJobSpec(Model):
     template: dict[str, Any] = Field(
         description="The batch/v1 JobSpec to run in the chosen member cluster."
     )
     schedule: ScheduleWindow | None = Field(
         default=None, description="Time window: earliest start, deadline, expected duration."
+    )
+    migration: MigrationPolicy = Field(
+        default_factory=MigrationPolicy, description="Moving the job while it runs."
     )
     placement: Placement = Field(default_factory=Placement, description="Where the job may run.")
     energy: Energy = Field(default_factory=Energy, description="Power model of the job.")
@@ -387,6 +448,13 @@ class GridAwareJobStatus(Model):
     placed_time: str | None = Field(default=None, description="When placed (RFC 3339).")
     deferral: Deferral | None = Field(default=None, description="The planned deferred start.")
     account: Account | None = Field(default=None, description="Energy, carbon and cost.")
+    migration: MigrationState | None = Field(default=None, description="A move in progress.")
+    migrations: list[MigrationRecord] = Field(
+        default_factory=list, description="Completed moves, oldest first."
+    )
+    run_segments: list[RunRecord] = Field(
+        default_factory=list, description="Run segments left behind by moves."
+    )
     start_time: str | None = Field(default=None, description="When the member Job started.")
     completion_time: str | None = Field(default=None, description="When it finished.")
 

@@ -91,6 +91,8 @@ def _exclusion(job: JobRequest, c: ClusterSnapshot) -> tuple[str, Wait] | None:
     if score(job.objective, c.carbon, c.price_usd, c.pue) is None:
         return "no carbon or price signal", Wait.NO_SIGNAL
     ceiling = job.objective.carbon_ceiling
+    if ceiling is not None and c.carbon is None:
+        return "no carbon signal to check the carbon ceiling against", Wait.NO_SIGNAL
     if ceiling is not None and c.carbon is not None and c.carbon > ceiling:
         return f"{c.carbon:.0f} gCO2e/kWh is above the ceiling of {ceiling:.0f}", Wait.CEILING
     return None

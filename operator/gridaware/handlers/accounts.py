@@ -61,6 +61,17 @@ def _series(
     return accounting.Series(hour0, values), series.source
 
 
+def _earlier_segments(status: GridAwareJobStatus) -> list[tuple[Member, float, float]]:
+    """Segments left behind by migrations, as (member, grid start, grid end)."""
+    out = []
+    for r in status.run_segments:
+        m = REGISTRY.members.get(r.cluster)
+        b, e = _wall(r.start), _wall(r.end)
+        if m is not None and b is not None and e is not None:
+            out.append((m, RUNTIME.clock.grid(b), RUNTIME.clock.grid(e)))
+    return out
+
+
 def _home(status: GridAwareJobStatus, spec: GridAwareJobSpec, fallback: str) -> str:
     if spec.placement.home_cluster:
         return spec.placement.home_cluster
@@ -105,7 +116,8 @@ def record(owner: str, state: MemberJobState, member: Member) -> None:
     earliest = created
     if sched is not None and sched.earliest_start:
         earliest = max(created, _wall(sched.earliest_start) or created)
-    cf_end = earliest + (end - start)
+    earlier = _earlier_segments(status)
+    cf_end = earliest + (end - start) + sum(e - b for _m, b, e in earlier)
     cf_carbon, _ = _series(home.spec.grid_zone, Signal.CARBON, earliest, cf_end)
     segment = accounting.RunSegment(
         member.name,
@@ -120,7 +132,23 @@ def record(owner: str, state: MemberJobState, member: Member) -> None:
     counterfactual = accounting.RunSegment(
         home.name, home.spec.grid_zone, earliest, cf_end, home.spec.pue, cf_carbon or carbon, None
     )
-    acct = accounting.account([segment], kw, home.name, counterfactual, source)
+    previous = []
+    for m, b, e in earlier:
+        series, _ = _series(m.spec.grid_zone, Signal.CARBON, b, e)
+        prices, _ = _series(m.spec.price_zone or m.spec.grid_zone, Signal.PRICE, b, e)
+        previous.append(
+            accounting.RunSegment(
+                m.name,
+                m.spec.grid_zone,
+                b,
+                e,
+                m.spec.pue,
+                series or carbon,
+                prices,
+                tuple(m.spec.green_contracts),
+            )
+        )
+    acct = accounting.account([*previous, segment], kw, home.name, counterfactual, source)
     if REGISTRY.update_status(owner, lambda s: s.model_copy(update={"account": acct})):
         metrics.CARBON.labels("location", member.name).inc(acct.carbon_location_g)
         metrics.CARBON.labels("market", member.name).inc(acct.carbon_market_g)

@@ -162,6 +162,7 @@ def _place(
 def _decide(job: JobRequest, preferred: str | None) -> Decision:
     """Place now: in the cluster the start-time plan chose (forecast greenest over the whole
     run) when it can take the job, else wherever scores best right now."""
+    _refresh_signals()
     snapshot = REGISTRY.snapshot()
     decision = decide(job, snapshot)
     if preferred is None or decision.cluster is None or decision.cluster.name == preferred:
@@ -177,13 +178,34 @@ def _decide(job: JobRequest, preferred: str | None) -> Decision:
     return Decision(target, reason, decision.candidates)
 
 
+def _refresh_signals() -> None:
+    """Current readings for every member (from the feeds' cache; the daemons probe only
+    every few seconds, which is many grid minutes when a replay runs accelerated)."""
+    feeds = RUNTIME.feeds
+    if feeds is None:
+        return
+    for m in list(REGISTRY.members.values()):
+        for signal, zone in (
+            (Signal.CARBON, m.spec.grid_zone),
+            (Signal.PRICE, m.spec.price_zone or m.spec.grid_zone),
+        ):
+            try:
+                reading = feeds.reading(zone, signal)
+            except SignalError:
+                continue
+            if signal is Signal.CARBON:
+                m.carbon = reading
+            else:
+                m.price = reading
+
+
 def _grid_time(text: str | None) -> float | None:
     if not text:
         return None
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _forecasts(job: JobRequest, hour0: float, hours: int) -> list[shifting.Forecast]:
+def forecasts(job: JobRequest, hour0: float, hours: int) -> list[shifting.Forecast]:
     feeds = RUNTIME.feeds
     out: list[shifting.Forecast] = []
     if feeds is None:
@@ -250,7 +272,7 @@ def _shift(
     hours = min(RUNTIME.feeds_config.forecast_hours, int(np.ceil((deadline - hour0) / 3600)) + 1)
     request = JobRequest(requests, job_spec.placement, job_spec.objective)
     plan = shifting.plan(
-        _forecasts(request, hour0, hours), job_spec.objective, now, earliest, latest, duration
+        forecasts(request, hour0, hours), job_spec.objective, now, earliest, latest, duration
     )
     if plan is None or not plan.defers(now, tolerance=30):
         return job_spec.objective, None if plan is None else plan.cluster

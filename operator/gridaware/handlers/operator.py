@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from gridaware.handlers import clusters, jobs, metrics  # noqa: F401 - registers handlers
+from gridaware.handlers import clusters, jobs, metrics, migrations  # noqa: F401 - handlers
 from gridaware.handlers.registry import REGISTRY
 from gridaware.handlers.runtime import RUNTIME
 from gridaware.k8s import clients

@@ -35,10 +35,20 @@ def _to_wire(obj: Any) -> Any:
 
 
 def job_manifest(
-    namespace: str, name: str, owner_uid: str, cluster: str, template: dict[str, Any]
+    namespace: str,
+    name: str,
+    owner_uid: str,
+    cluster: str,
+    template: dict[str, Any],
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The member Job for a GridAwareJob (pure)."""
+    """The member Job for a GridAwareJob (pure); ``env`` is added to every container."""
     spec = copy.deepcopy(template)
+    for container in ((spec.get("template") or {}).get("spec") or {}).get("containers") or []:
+        existing = [e for e in container.get("env") or [] if e.get("name") not in (env or {})]
+        container["env"] = existing + [{"name": k, "value": v} for k, v in (env or {}).items()]
+        if not container["env"]:
+            del container["env"]
     label = job_label_value(namespace, name)
     pod_meta = spec.setdefault("template", {}).setdefault("metadata", {})
     pod_meta.setdefault("labels", {})[JOB_LABEL] = label
@@ -226,3 +236,11 @@ def capacity(client: kubernetes.client.ApiClient) -> tuple[Resources, Resources]
             continue  # gridaware's own pods are accounted from their Jobs
         requested = requested.plus(quantity.pod_requests(_to_wire(pod.spec)))
     return allocatable, requested
+
+
+def remaining_pods(client: kubernetes.client.ApiClient, namespace: str, owner_label: str) -> int:
+    """Pods of a gridaware job that still exist in a member (terminating ones included)."""
+    pods = kubernetes.client.CoreV1Api(client).list_namespaced_pod(
+        namespace, label_selector=f"{JOB_LABEL}={owner_label}", _request_timeout=DEFAULT_TIMEOUT
+    )
+    return len(pods.items)

@@ -62,7 +62,12 @@ class Feeds:
     ) -> Series:
         key = (provider.name, zone, signal, what)
         entry = self._cache.get(key)
-        if entry is not None and now - entry.fetched < self.config.refresh_seconds:
+        # a cached answer is reused until the refresh interval passes, or until the interval
+        # it ends with is over (a new hour has begun: the provider has a newer value)
+        outdated = (
+            entry is not None and what == "latest" and entry.fetched < entry.series.end <= now
+        )
+        if entry is not None and now - entry.fetched < self.config.refresh_seconds and not outdated:
             return entry.series
         try:
             series = fetch()

@@ -1,0 +1,168 @@
+"""Migration decisions: table-driven cases, and no flapping on oscillating signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridaware.api.v1alpha1 import MigrationPolicy, Objective
+from gridaware.core.migration import consider
+from gridaware.core.shifting import Forecast
+
+H = 3600.0
+POLICY = MigrationPolicy(
+    policy="Checkpoint", min_dwell_seconds=1800, max_migrations=3, overhead_seconds=600, margin=0.1
+)
+
+
+def fc(cluster: str, values: list[float]) -> Forecast:
+    return Forecast(cluster, 1.0, 0, np.array(values, dtype=float))
+
+
+@pytest.mark.parametrize(
+    ("forecasts", "policy", "since", "moves", "remaining", "target"),
+    [
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            POLICY,
+            2 * H,
+            0,
+            6 * H,
+            "b",
+            id="clearly-greener",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [380] * 24)],
+            POLICY,
+            2 * H,
+            0,
+            6 * H,
+            None,
+            id="within-margin",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            POLICY,
+            600,
+            0,
+            6 * H,
+            None,
+            id="dwell-not-over",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            POLICY,
+            2 * H,
+            3,
+            6 * H,
+            None,
+            id="budget-spent",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            MigrationPolicy(policy="Never"),
+            2 * H,
+            0,
+            6 * H,
+            None,
+            id="never",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [300] * 24)],
+            POLICY,
+            2 * H,
+            0,
+            0.2 * H,
+            None,
+            id="almost-done",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24), fc("c", [50] * 24)],
+            POLICY,
+            2 * H,
+            0,
+            6 * H,
+            "c",
+            id="best-target",
+        ),
+        pytest.param(
+            [fc("a", [100] * 2 + [600] * 22), fc("b", [300] * 24)],
+            POLICY,
+            2 * H,
+            0,
+            6 * H,
+            "b",
+            id="forecast-flip-ahead",
+        ),
+    ],
+)
+def test_consider(
+    forecasts: list[Forecast],
+    policy: MigrationPolicy,
+    since: float,
+    moves: int,
+    remaining: float,
+    target: str | None,
+) -> None:
+    move = consider(
+        "a",
+        forecasts,
+        Objective(),
+        policy,
+        now=0,
+        remaining=remaining,
+        since_start=since,
+        moves_done=moves,
+    )
+    assert (move.target if move else None) == target
+
+
+def test_oscillating_signals_do_not_cause_flapping() -> None:
+    """Two regions that swap places every hour by a few percent: the job never moves."""
+    hours = 200
+    t = np.arange(hours)
+    a = 300 + 15 * np.where(t % 2 == 0, 1, -1)
+    b = 300 - 15 * np.where(t % 2 == 0, 1, -1)
+    where, moves, since = "a", 0, 0.0
+    for hour in range(0, hours - 30):
+        fcs = [
+            Forecast("a", 1.0, hour * H, a[hour:].astype(float)),
+            Forecast("b", 1.0, hour * H, b[hour:].astype(float)),
+        ]
+        move = consider(
+            where,
+            fcs,
+            Objective(),
+            POLICY,
+            now=hour * H,
+            remaining=12 * H,
+            since_start=since,
+            moves_done=moves,
+        )
+        since += H
+        if move:
+            where, moves, since = move.target, moves + 1, 0.0
+    assert moves == 0
+
+
+def test_a_lasting_change_moves_once() -> None:
+    """a turns dirty for good at hour 10: one move to b, then it stays."""
+    a = np.array([100.0] * 10 + [600.0] * 190)
+    b = np.full(200, 250.0)
+    where, moves, since = "a", 0, 5 * H
+    for hour in range(0, 150):
+        fcs = [Forecast("a", 1.0, hour * H, a[hour:]), Forecast("b", 1.0, hour * H, b[hour:])]
+        move = consider(
+            where,
+            fcs,
+            Objective(),
+            POLICY,
+            now=hour * H,
+            remaining=24 * H,
+            since_start=since,
+            moves_done=moves,
+        )
+        since += H
+        if move:
+            where, moves, since = move.target, moves + 1, 0.0
+    assert (where, moves) == ("b", 1)
