@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,13 +99,22 @@ def kubectl(state: LabState, *args: str, stdin: str | None = None, context: str 
 def register(state: LabState) -> None:
     """Install the CRDs on the hub and register every member cluster (idempotent)."""
     kubectl(state, "apply", "-f", "-", stdin="---\n".join(crd.render().values()))
-    kubectl(
-        state,
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout=60s",
-        "crd/gridawarejobs.gridaware.dev",
-        "crd/gridclusters.gridaware.dev",
-    )
+    # a CRD that was just created may not have conditions yet, which `kubectl wait` rejects
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            kubectl(
+                state,
+                "wait",
+                "--for",
+                "condition=Established",
+                "--timeout=30s",
+                "crd/gridawarejobs.gridaware.dev",
+                "crd/gridclusters.gridaware.dev",
+            )
+            break
+        except LabError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     kubectl(state, "apply", "-f", "-", stdin=yaml.safe_dump_all(manifests(state)))
