@@ -16,8 +16,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "operator"))
 
-from gridaware.api.v1alpha1 import MigrationPolicy, Objective  # noqa: E402
-from gridaware.core import migration, shifting  # noqa: E402
+from gridaware.api.v1alpha1 import MigrationPolicy, Objective
+from gridaware.core import migration, shifting
 
 H = 3600.0
 
