@@ -117,14 +117,12 @@ def test_consider(
     assert (move.target if move else None) == target
 
 
-def test_oscillating_signals_do_not_cause_flapping() -> None:
-    """Two regions that swap places every hour by a few percent: the job never moves."""
-    hours = 200
-    t = np.arange(hours)
-    a = 300 + 15 * np.where(t % 2 == 0, 1, -1)
-    b = 300 - 15 * np.where(t % 2 == 0, 1, -1)
-    where, moves, since = "a", 0, 0.0
-    for hour in range(0, hours - 30):
+def follow(
+    a: np.ndarray, b: np.ndarray, hours: int, remaining: float, since: float
+) -> tuple[str, int]:
+    """Re-evaluate every hour like the operator does; (final cluster, number of moves)."""
+    where, moves = "a", 0
+    for hour in range(hours):
         fcs = [
             Forecast("a", 1.0, hour * H, a[hour:].astype(float)),
             Forecast("b", 1.0, hour * H, b[hour:].astype(float)),
@@ -135,34 +133,25 @@ def test_oscillating_signals_do_not_cause_flapping() -> None:
             Objective(),
             POLICY,
             now=hour * H,
-            remaining=12 * H,
+            remaining=remaining,
             since_start=since,
             moves_done=moves,
         )
         since += H
         if move:
             where, moves, since = move.target, moves + 1, 0.0
-    assert moves == 0
+    return where, moves
+
+
+def test_oscillating_signals_do_not_cause_flapping() -> None:
+    """Two regions that swap places every hour by a few percent: the job never moves."""
+    t = np.arange(200)
+    a = 300 + 15 * np.where(t % 2 == 0, 1, -1)
+    b = 300 - 15 * np.where(t % 2 == 0, 1, -1)
+    assert follow(a, b, 170, 12 * H, 0.0)[1] == 0
 
 
 def test_a_lasting_change_moves_once() -> None:
     """a turns dirty for good at hour 10: one move to b, then it stays."""
     a = np.array([100.0] * 10 + [600.0] * 190)
-    b = np.full(200, 250.0)
-    where, moves, since = "a", 0, 5 * H
-    for hour in range(0, 150):
-        fcs = [Forecast("a", 1.0, hour * H, a[hour:]), Forecast("b", 1.0, hour * H, b[hour:])]
-        move = consider(
-            where,
-            fcs,
-            Objective(),
-            POLICY,
-            now=hour * H,
-            remaining=24 * H,
-            since_start=since,
-            moves_done=moves,
-        )
-        since += H
-        if move:
-            where, moves, since = move.target, moves + 1, 0.0
-    assert (where, moves) == ("b", 1)
+    assert follow(a, np.full(200, 250.0), 150, 24 * H, 5 * H) == ("b", 1)
