@@ -207,6 +207,20 @@ def _since(stamp: str | None) -> str:
     return _age((dt.datetime.now(dt.UTC) - then).total_seconds())
 
 
+def _job_state(st: dict[str, Any], why: str) -> str:
+    """Phase plus what is going on: a deferral with its planned start, a migration step."""
+    mig = st.get("migration")
+    if mig:
+        return f"Migrating ({mig['step']}: {mig['source']} -> {mig['target']})"
+    deferral = st.get("deferral")
+    if deferral and _condition(st, "Deferred").get("status") == "True":
+        return (
+            f"Deferred (until {deferral['plannedStart']} in {deferral['cluster']}, "
+            f"{deferral['expectedCarbon']:.0f} g/kWh)"
+        )
+    return str(st.get("phase", "Pending")) + (f" ({why})" if why else "")
+
+
 def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
@@ -230,8 +244,9 @@ def _status(args: argparse.Namespace) -> int:
                 "JOB": f"{body['metadata']['namespace']}/{body['metadata']['name']}",
                 "CLUSTER": st.get("cluster", "-"),
                 "REGION": st.get("region", "-"),
-                "STATE": st.get("phase", "Pending") + (f" ({why})" if why else ""),
+                "STATE": _job_state(st, why),
                 "gCO2/kWh AT PLACEMENT": "-" if carbon is None else f"{carbon:.0f}",
+                "MOVES": str(len(st.get("migrations") or [])),
                 "AGE": _since(body["metadata"].get("creationTimestamp")),
             }
         )

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -189,6 +190,20 @@ def test_waits_for_the_forecast_green_window_and_starts_in_it(
     assert planned == dt.datetime(2023, 1, 2, 3, tzinfo=dt.UTC)
     assert "greener window" in condition(st, "Deferred")["message"]
     assert member_jobs(lab, f"{namespace}.wait") == {}, "nothing runs while deferred"
+    shown = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "gridaware"),
+            "status",
+            "--kubeconfig",
+            str(lab.state.kubeconfig),
+            "--context",
+            "hub",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Deferred (until 2023-01-02T03:00:00Z in eu-central, 50 g/kWh)" in shown
     wait_for(lambda: status(lab, namespace, "wait").get("cluster"), "the start", timeout=90)
     st = status(lab, namespace, "wait")
     assert st["cluster"] == "eu-central" and st["carbonAtPlacement"] == 50
@@ -325,6 +340,21 @@ def test_a_long_job_follows_the_greener_region_and_resumes_from_its_checkpoint(
     assert len(status(lab, namespace, "mover")["account"]["segments"]) == 2
     assert watch.stop() == 1 and watch.samples > 50, "never two active copies"
     assert len(status(lab, namespace, "mover")["migrations"]) == 1, "no flapping"
+    shown = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "gridaware"),
+            "status",
+            "--kubeconfig",
+            str(lab.state.kubeconfig),
+            "--context",
+            "hub",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    row = next(line for line in shown.splitlines() if f"{namespace}/mover" in line)
+    assert "us-west" in row and row.split()[-2] == "1", row  # MOVES column
 
 
 @pytest.mark.parametrize("step", ["Stopping", "WaitingForStop", "Starting", "Started"])
