@@ -4,6 +4,8 @@ strategies users could pick instead, and the perfect-foresight oracles."""
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from gridaware.core import planning
@@ -39,68 +41,82 @@ def _window_costs(
 def _run(
     ctx: Context, choose: str, foresight: bool = False, temporal: bool = True, migrate: bool = False
 ) -> Schedule:
+    """Place jobs in arrival order; running jobs are re-evaluated at their check times,
+    interleaved with arrivals in time order (a move decided at hour 36 must not take capacity
+    that a job arriving at hour 28 could have used)."""
     w, reg = ctx.work, ctx.regions
     cap = Capacity(reg)
     sched = Schedule()
     all_regions = list(range(reg.count))
+    checks: list[tuple[float, int, int, int, float, float, int]] = []
+
+    def run_checks(until: float) -> None:
+        while checks and checks[0][0] <= until:
+            t, _, j, r, s, e, moves = heapq.heappop(checks)
+            nxt = _check(ctx, cap, sched, j, r, s, e, moves, t)
+            if nxt is not None:
+                heapq.heappush(checks, (nxt[0], j, j, *nxt[1:]))
+
     for j in range(w.count):
+        run_checks(float(w.arrival[j]))
         regions = all_regions if choose == "all" else [int(w.home[j])]
         offsets = _offsets(ctx, j) if temporal else np.zeros(1)
         costs = _window_costs(ctx, j, regions, offsets, foresight)
         r, s = place_best(ctx, cap, j, costs, regions, offsets)
         e = s + w.length[j]
         cap.take(r, s, e, w.cpus[j])
-        if migrate and w.length[j] >= ctx.params.min_migration_length_h:
-            s, r, e = _follow(ctx, cap, sched, j, r, s, e)
-        sched.add(j, r, s, e)
+        first = float(np.ceil(s) + ctx.params.min_dwell_h)
+        if migrate and w.length[j] >= ctx.params.min_migration_length_h and first < e - 1:
+            heapq.heappush(checks, (first, j, j, r, s, e, 0))
+        else:
+            sched.add(j, r, s, e)
+    run_checks(np.inf)
     return sched
 
 
-def _follow(
-    ctx: Context, cap: Capacity, sched: Schedule, j: int, r: int, s: float, e: float
-) -> tuple[float, int, float]:
-    """Re-evaluate a running job every few hours and move it (checkpoint, restart elsewhere)
+def _check(
+    ctx: Context,
+    cap: Capacity,
+    sched: Schedule,
+    j: int,
+    r: int,
+    s: float,
+    e: float,
+    moves: int,
+    t: float,
+) -> tuple[float, int, float, float, int] | None:
+    """One re-evaluation of a running job at hour t: move it (checkpoint, restart elsewhere)
     when the forecast saving over the remaining run beats the migration cost by the margin.
-    Returns the last segment; earlier segments are added to the schedule."""
+    Returns the next check (time, region, start, end, moves) or None once the job's last
+    segment is final (it is then added to the schedule)."""
     p, w = ctx.params, ctx.work
-    moves = 0
-    t = np.ceil(s) + p.min_dwell_h
-    while t < e - 1 and moves < p.max_migrations:
-        t0 = int(t)
-        remaining = e - t
-        fc = ctx.fcost[:, t0, :]
-        pf = planning.prefix(fc)
-        overhead = p.migration_overhead_h
-        rows = np.arange(fc.shape[0])
-        stay = float(planning.integrate(pf, fc, 0.0, remaining, rows=rows[r : r + 1])[0])
-        move = planning.integrate(
-            pf,
-            fc,
-            np.full(fc.shape[0], overhead),
-            np.full(fc.shape[0], overhead + remaining),
-            rows=rows,
-        )
-        move_total = move + planning.integrate(
-            pf, fc, 0.0, np.full(fc.shape[0], overhead), rows=rows
-        )
-        move_total[r] = np.inf
-        best = int(np.argmin(move_total))
-        new_end = t + overhead + remaining
-        if (
-            planning.should_migrate(stay, float(move_total[best]), 0.0, p.migration_margin)
-            and new_end <= w.deadline[j]
-            and cap.fits(best, t, new_end, w.cpus[j])
-        ):
-            cap.release(r, t, e, w.cpus[j])
-            cap.take(best, t, new_end, w.cpus[j])
-            sched.add(j, r, s, t)
-            sched.migrations += 1
-            moves += 1
-            r, s, e = best, t, new_end
-            t = t + p.min_dwell_h
-        else:
-            t += p.check_every_h
-    return s, r, e
+    if t >= e - 1 or moves >= p.max_migrations:
+        sched.add(j, r, s, e)
+        return None
+    t0 = int(t)
+    remaining = e - t
+    fc = ctx.fcost[:, t0, :]
+    pf = planning.prefix(fc)
+    overhead = p.migration_overhead_h
+    rows = np.arange(fc.shape[0])
+    stay = float(planning.integrate(pf, fc, 0.0, remaining, rows=rows[r : r + 1])[0])
+    move_total = planning.integrate(
+        pf, fc, np.zeros(fc.shape[0]), np.full(fc.shape[0], overhead + remaining), rows=rows
+    )
+    move_total[r] = np.inf
+    best = int(np.argmin(move_total))
+    new_end = t + overhead + remaining
+    if (
+        planning.should_migrate(stay, float(move_total[best]), 0.0, p.migration_margin)
+        and new_end <= w.deadline[j]
+        and cap.fits(best, t, new_end, w.cpus[j])
+    ):
+        cap.release(r, t, e, w.cpus[j])
+        cap.take(best, t, new_end, w.cpus[j])
+        sched.add(j, r, s, t)
+        sched.migrations += 1
+        return t + p.min_dwell_h, best, t, new_end, moves + 1
+    return t + p.check_every_h, r, s, e, moves
 
 
 def now(ctx: Context) -> Schedule:
