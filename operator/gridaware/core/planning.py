@@ -32,7 +32,8 @@ def integrate(
 
     def at(t: F64 | float) -> F64:
         t_arr = np.asarray(t, dtype=np.float64)
-        k = np.clip(np.floor(t_arr).astype(np.int64), 0, series.shape[-1] - 1)
+        k = np.floor(t_arr).astype(np.int64)
+        k = np.minimum(np.maximum(k, 0), series.shape[-1] - 1)  # np.clip is slow on small arrays
         frac = t_arr - k
         if rows is None:
             return np.asarray(p[..., k] + frac * series[..., k], dtype=np.float64)

@@ -42,6 +42,55 @@ class Plan:
         return self.start > now + tolerance
 
 
+def _window_means(
+    forecasts: list[Forecast],
+    objective: Objective,
+    starts: npt.NDArray[np.float64],
+    dur_h: float,
+) -> list[
+    tuple[Forecast, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+]:
+    """Per forecast: mean score and mean carbon over the run for each start it covers, and
+    those starts. Forecasts on one time grid are costed together (one pass for all)."""
+    out: list[
+        tuple[Forecast, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+    ] = []
+    if not forecasts:
+        return out
+    f0 = forecasts[0]
+    aligned = all(
+        f.hour0 == f0.hour0
+        and f.carbon.size == f0.carbon.size
+        and (f.price_usd is None) == (f0.price_usd is None)
+        for f in forecasts
+    )
+    groups = [forecasts] if aligned else [[f] for f in forecasts]
+    for group in groups:
+        g0 = group[0]
+        carbon = np.stack([f.carbon for f in group])
+        price = (
+            None
+            if g0.price_usd is None
+            else np.stack([f.price_usd for f in group if f.price_usd is not None])
+        )
+        pue = np.array([[f.pue] for f in group])
+        cost = planning.cost_series(
+            carbon, price, objective.carbon_weight, objective.price_weight, pue
+        )
+        x0 = (starts - g0.hour0) / HOUR
+        ok = (x0 >= 0) & (x0 + dur_h <= g0.carbon.size + 1e-9)
+        if not ok.any():
+            continue
+        n, rows_n = int(ok.sum()), len(group)
+        rows = np.repeat(np.arange(rows_n), n)
+        t = np.tile(x0[ok], rows_n)
+        c = planning.integrate(planning.prefix(cost), cost, t, t + dur_h, rows=rows)
+        g = planning.integrate(planning.prefix(carbon), carbon, t, t + dur_h, rows=rows)
+        c, g = c.reshape(rows_n, n) / dur_h, g.reshape(rows_n, n) / dur_h
+        out += [(f, c[i], g[i], starts[ok]) for i, f in enumerate(group)]
+    return out
+
+
 def plan(
     forecasts: list[Forecast],
     objective: Objective,
@@ -64,18 +113,7 @@ def plan(
     best: tuple[float, float, str, float] | None = None
     now_best: tuple[float, str, float] | None = None
     at_last: tuple[float, str, float] | None = None
-    for f in forecasts:
-        cost = planning.cost_series(
-            f.carbon, f.price_usd, objective.carbon_weight, objective.price_weight, f.pue
-        )
-        x0 = (starts - f.hour0) / HOUR
-        ok = (x0 >= 0) & (x0 + dur_h <= f.carbon.size + 1e-9)
-        if not ok.any():
-            continue
-        pc, pk = planning.prefix(cost), planning.prefix(f.carbon)
-        c = planning.integrate(pc, cost, x0[ok], x0[ok] + dur_h) / dur_h
-        g = planning.integrate(pk, f.carbon, x0[ok], x0[ok] + dur_h) / dur_h
-        s_ok = starts[ok]
+    for f, c, g, s_ok in _window_means(forecasts, objective, starts, dur_h):
         if s_ok[0] == first and (now_best is None or c[0] < now_best[0]):
             now_best = (float(c[0]), f.cluster, float(g[0]))
         if at_last is None or c[-1] < at_last[0]:

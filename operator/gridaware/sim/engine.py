@@ -76,6 +76,7 @@ class Context:
     params: Params
     cost: F64 = field(init=False)  # (R, T) actual placement score per hour
     fcost: F64 = field(init=False)  # (R, T, H) forecast placement score
+    price_forecast: F64 | None = field(init=False)  # (R, T, H) USD/MWh, when priced
 
     def __post_init__(self) -> None:
         p, reg = self.params, self.regions
@@ -84,12 +85,14 @@ class Context:
             reg.carbon, reg.price, p.carbon_weight, p.price_weight, pue
         )
         price_fc = None
+        self.price_forecast = None
         if p.price_weight > 0:
             # day-ahead prices are known a day ahead: use the actual prices as their forecast
             ext = np.concatenate([reg.price, reg.price[:, : p.horizon]], axis=1)
             price_fc = np.lib.stride_tricks.sliding_window_view(ext, p.horizon, axis=1)[
                 :, : reg.price.shape[1]
             ]
+            self.price_forecast = price_fc
         self.fcost = planning.cost_series(
             self.forecasts.carbon, price_fc, p.carbon_weight, p.price_weight, pue[:, :, None]
         )

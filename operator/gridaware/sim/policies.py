@@ -8,8 +8,11 @@ import heapq
 
 import numpy as np
 
-from gridaware.core import planning
+from gridaware.api.v1alpha1 import MigrationPolicy, Objective
+from gridaware.core import migration, planning, shifting
 from gridaware.sim.engine import Capacity, Context, Schedule, place_best
+
+H = 3600.0
 
 
 def _offsets(ctx: Context, j: int) -> np.ndarray:
@@ -39,7 +42,12 @@ def _window_costs(
 
 
 def _run(
-    ctx: Context, choose: str, foresight: bool = False, temporal: bool = True, migrate: bool = False
+    ctx: Context,
+    choose: str,
+    foresight: bool = False,
+    temporal: bool = True,
+    migrate: bool = False,
+    operator: bool = False,
 ) -> Schedule:
     """Place jobs in arrival order; running jobs are re-evaluated at their check times,
     interleaved with arrivals in time order (a move decided at hour 36 must not take capacity
@@ -53,7 +61,8 @@ def _run(
     def run_checks(until: float) -> None:
         while checks and checks[0][0] <= until:
             t, _, j, r, s, e, moves = heapq.heappop(checks)
-            nxt = _check(ctx, cap, sched, j, r, s, e, moves, t)
+            check = _operator_check if operator else _check
+            nxt = check(ctx, cap, sched, j, r, s, e, moves, t)
             if nxt is not None:
                 heapq.heappush(checks, (nxt[0], j, j, *nxt[1:]))
 
@@ -61,8 +70,12 @@ def _run(
         run_checks(float(w.arrival[j]))
         regions = all_regions if choose == "all" else [int(w.home[j])]
         offsets = _offsets(ctx, j) if temporal else np.zeros(1)
-        costs = _window_costs(ctx, j, regions, offsets, foresight)
-        r, s = place_best(ctx, cap, j, costs, regions, offsets)
+        planned = _operator_plan(ctx, cap, j) if operator else None
+        if planned is not None:
+            r, s = planned
+        else:
+            costs = _window_costs(ctx, j, regions, offsets, foresight)
+            r, s = place_best(ctx, cap, j, costs, regions, offsets)
         e = s + w.length[j]
         cap.take(r, s, e, w.cpus[j])
         first = float(np.ceil(s) + ctx.params.min_dwell_h)
@@ -119,6 +132,91 @@ def _check(
     return t + p.check_every_h, r, s, e, moves
 
 
+def _forecasts_at(ctx: Context, t0: int) -> list[shifting.Forecast]:
+    """What the operator would get from its feeds at hour t0: per region, the carbon (and,
+    when priced, day-ahead price) forecast from that hour."""
+    reg = ctx.regions
+    out = []
+    for r in range(reg.count):
+        price = ctx.price_forecast[r, t0] if ctx.price_forecast is not None else None
+        out.append(
+            shifting.Forecast(
+                str(r), float(reg.pue[r]), t0 * H, ctx.forecasts.carbon[r, t0, :], price
+            )
+        )
+    return out
+
+
+def _objective(ctx: Context) -> Objective:
+    return Objective(carbon_weight=ctx.params.carbon_weight, price_weight=ctx.params.price_weight)
+
+
+def _operator_plan(ctx: Context, cap: Capacity, j: int) -> tuple[int, float] | None:
+    """``core.shifting.plan``, exactly as the operator calls it, then the capacity check."""
+    w = ctx.work
+    a, length = float(w.arrival[j]), float(w.length[j])
+    plan = shifting.plan(
+        _forecasts_at(ctx, int(np.floor(a))),
+        _objective(ctx),
+        now=a * H,
+        earliest=a * H,
+        latest_start=(w.deadline[j] - length) * H,
+        duration=length * H,
+        step=H,
+    )
+    if plan is None:
+        return None
+    r, s = int(plan.cluster), plan.start / H
+    return (r, s) if cap.fits(r, s, s + length, w.cpus[j]) else None
+
+
+def _operator_check(
+    ctx: Context,
+    cap: Capacity,
+    sched: Schedule,
+    j: int,
+    r: int,
+    s: float,
+    e: float,
+    moves: int,
+    t: float,
+) -> tuple[float, int, float, float, int] | None:
+    """``core.migration.consider``, exactly as the operator calls it, then capacity and
+    deadline checks; the move itself as in ``_check``."""
+    p, w = ctx.params, ctx.work
+    if t >= e - 1 or moves >= p.max_migrations:
+        sched.add(j, r, s, e)
+        return None
+    policy = MigrationPolicy(
+        policy="Checkpoint",
+        min_dwell_seconds=int(p.min_dwell_h * H),
+        max_migrations=p.max_migrations,
+        overhead_seconds=int(p.migration_overhead_h * H),
+        margin=p.migration_margin,
+    )
+    remaining = e - t
+    move = migration.consider(
+        str(r),
+        _forecasts_at(ctx, int(t)),
+        _objective(ctx),
+        policy,
+        now=t * H,
+        remaining=remaining * H,
+        since_start=(t - s) * H,
+        moves_done=moves,
+    )
+    if move is not None:
+        target = int(move.target)
+        new_end = t + p.migration_overhead_h + remaining
+        if new_end <= w.deadline[j] and cap.fits(target, t, new_end, w.cpus[j]):
+            cap.release(r, t, e, w.cpus[j])
+            cap.take(target, t, new_end, w.cpus[j])
+            sched.add(j, r, s, t)
+            sched.migrations += 1
+            return t + p.min_dwell_h, target, t, new_end, moves + 1
+    return t + p.check_every_h, r, s, e, moves
+
+
 def now(ctx: Context) -> Schedule:
     """Carbon-agnostic: run at arrival in the home region."""
     w = ctx.work
@@ -166,7 +264,7 @@ def greedy_spatial(ctx: Context) -> Schedule:
 def gridaware(ctx: Context) -> Schedule:
     """The operator's planner: every region and start time within the deadline from
     forecasts, then migration with hysteresis while the job runs."""
-    return _run(ctx, choose="all", migrate=True)
+    return _run(ctx, choose="all", migrate=True, operator=True)
 
 
 def oracle(ctx: Context) -> Schedule:
