@@ -13,7 +13,6 @@ from pydantic import ValidationError
 
 from gridaware.api.signals import Signal
 from gridaware.api.v1alpha1 import (
-    Condition,
     Deferral,
     GridAwareJobSpec,
     GridAwareJobStatus,
@@ -317,14 +316,8 @@ def _defer(
         carbon_now=None if now_carbon is None else round(now_carbon, 1),
     )
     before = REGISTRY.status(key)
-    was = (
-        before is not None
-        and (
-            lifecycle.condition(before, "Deferred")
-            or Condition(type="x", status="False", reason="x")
-        ).status
-        == "True"
-    )
+    prior = lifecycle.condition(before, "Deferred") if before is not None else None
+    was = prior is not None and prior.status == "True"
     changed = REGISTRY.update_status(
         key, lambda s: lifecycle.deferred(s, deferral, message, generation, now_rfc3339())
     )

@@ -82,15 +82,19 @@ class Registry:
         return None
 
     def free(self, member: Member) -> Resources:
+        # plain float sums: this runs for every placement over every job of the cluster
         with self.lock:
-            used = member.other_requests
+            o = member.other_requests
+            cpu, memory, gpu = o.cpu, o.memory, o.gpu
             for state in member.jobs.values():
                 if not state.finished:
-                    used = used.plus(state.requests)
-            for owner, (cluster, req) in self.pending.items():
+                    r = state.requests
+                    cpu, memory, gpu = cpu + r.cpu, memory + r.memory, gpu + r.gpu
+            for owner, (cluster, r) in self.pending.items():
                 if cluster == member.name and owner not in member.jobs:
-                    used = used.plus(req)
-            return member.allocatable.minus(used)
+                    cpu, memory, gpu = cpu + r.cpu, memory + r.memory, gpu + r.gpu
+            a = member.allocatable
+            return Resources(cpu=a.cpu - cpu, memory=a.memory - memory, gpu=a.gpu - gpu)
 
     def snapshot(self) -> list[ClusterSnapshot]:
         with self.lock:
