@@ -115,6 +115,13 @@ class ReplayOperator:
             stderr=subprocess.STDOUT,
         )
 
+    def run_on(self, traces: dict[str, Any]) -> None:
+        """Start on these traces and wait until every member cluster is Ready."""
+        self.configure(traces)
+        self.start()
+        for m in self.lab.members:
+            wait_for(lambda m=m: cluster_ready(self.lab, m), f"{m} ready", timeout=60)
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -139,10 +146,7 @@ def replay(lab: Lab, operator: Operator, tmp_path: Path) -> Iterator[ReplayOpera
 
 @pytest.fixture
 def replay_operator(lab: Lab, replay: ReplayOperator) -> Iterator[Path]:
-    replay.configure(TRACES)
-    replay.start()
-    for m in lab.members:
-        wait_for(lambda m=m: cluster_ready(lab, m), f"{m} ready", timeout=60)
+    replay.run_on(TRACES)
     yield replay.log
 
 
@@ -310,10 +314,7 @@ class CopyWatch:
 def test_a_long_job_follows_the_greener_region_and_resumes_from_its_checkpoint(
     lab: Lab, replay: ReplayOperator, namespace: str
 ) -> None:
-    replay.configure(FLIP)
-    replay.start()
-    for m in lab.members:
-        wait_for(lambda m=m: cluster_ready(lab, m), f"{m} ready", timeout=60)
+    replay.run_on(FLIP)
     watch = CopyWatch(lab, namespace, "mover")
     apply(lab, namespace, movable("mover"))
     wait_for(lambda: status(lab, namespace, "mover").get("cluster"), "placement", timeout=30)
@@ -362,10 +363,7 @@ def test_a_long_job_follows_the_greener_region_and_resumes_from_its_checkpoint(
 def test_operator_killed_during_a_migration_step_resumes_it(
     lab: Lab, replay: ReplayOperator, namespace: str, step: str
 ) -> None:
-    replay.configure(FLIP)
-    replay.start()
-    for m in lab.members:
-        wait_for(lambda m=m: cluster_ready(lab, m), f"{m} ready", timeout=60)
+    replay.run_on(FLIP)
     watch = CopyWatch(lab, namespace, "crashy")
     apply(lab, namespace, movable("crashy"))
     order = ["Stopping", "WaitingForStop", "Starting", "Started"]

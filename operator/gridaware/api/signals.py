@@ -38,17 +38,10 @@ class Quality(IntEnum):
 
 
 CARBON_UNIT = "gCO2e/kWh"
-SHARE_UNIT = "%"
 
 
 def price_unit(currency: str) -> str:
     return f"{currency.upper()}/MWh"
-
-
-def to_epoch(t: dt.datetime) -> int:
-    if t.tzinfo is None:
-        raise ValueError(f"naive datetime {t.isoformat()}: signals use aware UTC times")
-    return int(t.timestamp())
 
 
 def from_epoch(s: float) -> dt.datetime:
@@ -89,13 +82,6 @@ class Series:
     def end(self) -> int:
         """End (epoch s) of the last interval, or 0 for an empty series."""
         return int(self.start[-1] + self.length[-1]) if len(self) else 0
-
-    def value_at(self, t: float) -> float | None:
-        """The value of the interval containing ``t`` (epoch s), or None."""
-        i = int(np.searchsorted(self.start, t, side="right")) - 1
-        if i < 0 or t >= self.start[i] + self.length[i]:
-            return None
-        return float(self.value[i])
 
     def window(self, t0: float, t1: float) -> Series:
         """The points whose intervals overlap [t0, t1)."""

@@ -87,11 +87,6 @@ class Resources(Model):
             and need.gpu <= self.gpu + eps
         )
 
-    def minus(self, other: Resources) -> Resources:
-        return Resources(
-            cpu=self.cpu - other.cpu, memory=self.memory - other.memory, gpu=self.gpu - other.gpu
-        )
-
     def plus(self, other: Resources) -> Resources:
         return Resources(
             cpu=self.cpu + other.cpu, memory=self.memory + other.memory, gpu=self.gpu + other.gpu

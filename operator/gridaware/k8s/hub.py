@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import queue
 import threading
-import time
 from typing import Any
 
 import kubernetes.client
@@ -175,12 +174,6 @@ class _Recorder:
                 kubernetes.client.CoreV1Api(client).create_namespaced_event(
                     namespace, event, _request_timeout=DEFAULT_TIMEOUT
                 )
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until queued events are posted (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while not self._queue.empty() and time.monotonic() < deadline:
-            time.sleep(0.05)
 
 
 _RECORDER = _Recorder()

@@ -8,7 +8,6 @@ path a user takes with the printed manifests.
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 
 from gridaware.api import crd
 from gridaware.api.v1alpha1 import API_VERSION
+from gridaware.k8s import kubectl as kubectl_cli
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import LabState
 
@@ -76,24 +76,12 @@ def manifests(state: LabState) -> list[dict[str, Any]]:
 def kubectl(state: LabState, *args: str, stdin: str | None = None, context: str = "hub") -> str:
     if state.bin_dir is None:
         raise LabError("the lab state names no binary directory; recreate the lab")
-    result = subprocess.run(
-        [
-            str(Path(state.bin_dir) / "kubectl"),
-            "--kubeconfig",
-            str(state.kubeconfig),
-            "--context",
-            context,
-            *args,
-        ],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise LabError(f"kubectl {' '.join(args[:2])} failed: {result.stderr.strip()}")
-    return result.stdout
+    try:
+        return kubectl_cli.run(
+            Path(state.bin_dir) / "kubectl", state.kubeconfig, context, *args, stdin=stdin
+        )
+    except kubectl_cli.KubectlError as exc:
+        raise LabError(str(exc)) from None
 
 
 def register(state: LabState) -> None:

@@ -45,7 +45,6 @@ class Feeds:
         self.providers = dict(providers)
         self.clock = clock
         self._cache: dict[tuple[str, str, Signal, str], _Entry] = {}
-        self.errors: dict[tuple[str, str], int] = {}
 
     def chain(self, zone: str, signal: Signal) -> list[Provider]:
         names = getattr(self.config.chain(zone), signal.value)
@@ -69,11 +68,7 @@ class Feeds:
         )
         if entry is not None and now - entry.fetched < self.config.refresh_seconds and not outdated:
             return entry.series
-        try:
-            series = fetch()
-        except SignalError:
-            self.errors[(zone, provider.name)] = self.errors.get((zone, provider.name), 0) + 1
-            raise
+        series = fetch()
         self._cache[key] = _Entry(series, now)
         return series
 

@@ -46,12 +46,12 @@ def _run(
     choose: str,
     foresight: bool = False,
     temporal: bool = True,
-    migrate: bool = False,
     operator: bool = False,
 ) -> Schedule:
-    """Place jobs in arrival order; running jobs are re-evaluated at their check times,
-    interleaved with arrivals in time order (a move decided at hour 36 must not take capacity
-    that a job arriving at hour 28 could have used)."""
+    """Place jobs in arrival order. With ``operator`` the operator's own planner places them
+    and its migration check re-evaluates running jobs at their check times, interleaved with
+    arrivals in time order (a move decided at hour 36 must not take capacity that a job
+    arriving at hour 28 could have used)."""
     w, reg = ctx.work, ctx.regions
     cap = Capacity(reg)
     sched = Schedule()
@@ -61,8 +61,7 @@ def _run(
     def run_checks(until: float) -> None:
         while checks and checks[0][0] <= until:
             t, _, j, r, s, e, moves = heapq.heappop(checks)
-            check = _operator_check if operator else _check
-            nxt = check(ctx, cap, sched, j, r, s, e, moves, t)
+            nxt = _operator_check(ctx, cap, sched, j, r, s, e, moves, t)
             if nxt is not None:
                 heapq.heappush(checks, (nxt[0], j, j, *nxt[1:]))
 
@@ -79,57 +78,12 @@ def _run(
         e = s + w.length[j]
         cap.take(r, s, e, w.cpus[j])
         first = float(np.ceil(s) + ctx.params.min_dwell_h)
-        if migrate and w.length[j] >= ctx.params.min_migration_length_h and first < e - 1:
+        if operator and w.length[j] >= ctx.params.min_migration_length_h and first < e - 1:
             heapq.heappush(checks, (first, j, j, r, s, e, 0))
         else:
             sched.add(j, r, s, e)
     run_checks(np.inf)
     return sched
-
-
-def _check(
-    ctx: Context,
-    cap: Capacity,
-    sched: Schedule,
-    j: int,
-    r: int,
-    s: float,
-    e: float,
-    moves: int,
-    t: float,
-) -> tuple[float, int, float, float, int] | None:
-    """One re-evaluation of a running job at hour t: move it (checkpoint, restart elsewhere)
-    when the forecast saving over the remaining run beats the migration cost by the margin.
-    Returns the next check (time, region, start, end, moves) or None once the job's last
-    segment is final (it is then added to the schedule)."""
-    p, w = ctx.params, ctx.work
-    if t >= e - 1 or moves >= p.max_migrations:
-        sched.add(j, r, s, e)
-        return None
-    t0 = int(t)
-    remaining = e - t
-    fc = ctx.fcost[:, t0, :]
-    pf = planning.prefix(fc)
-    overhead = p.migration_overhead_h
-    rows = np.arange(fc.shape[0])
-    stay = float(planning.integrate(pf, fc, 0.0, remaining, rows=rows[r : r + 1])[0])
-    move_total = planning.integrate(
-        pf, fc, np.zeros(fc.shape[0]), np.full(fc.shape[0], overhead + remaining), rows=rows
-    )
-    move_total[r] = np.inf
-    best = int(np.argmin(move_total))
-    new_end = t + overhead + remaining
-    if (
-        planning.should_migrate(stay, float(move_total[best]), 0.0, p.migration_margin)
-        and new_end <= w.deadline[j]
-        and cap.fits(best, t, new_end, w.cpus[j])
-    ):
-        cap.release(r, t, e, w.cpus[j])
-        cap.take(best, t, new_end, w.cpus[j])
-        sched.add(j, r, s, t)
-        sched.migrations += 1
-        return t + p.min_dwell_h, best, t, new_end, moves + 1
-    return t + p.check_every_h, r, s, e, moves
 
 
 def _forecasts_at(ctx: Context, t0: int) -> list[shifting.Forecast]:
@@ -182,7 +136,9 @@ def _operator_check(
     t: float,
 ) -> tuple[float, int, float, float, int] | None:
     """``core.migration.consider``, exactly as the operator calls it, then capacity and
-    deadline checks; the move itself as in ``_check``."""
+    deadline checks; on a move the source segment ends now and the target's starts, with
+    the overhead added to the run. Returns the next check (time, region, start, end, moves),
+    or None once the job's last segment is final (it is then added to the schedule)."""
     p, w = ctx.params, ctx.work
     if t >= e - 1 or moves >= p.max_migrations:
         sched.add(j, r, s, e)
@@ -264,7 +220,7 @@ def greedy_spatial(ctx: Context) -> Schedule:
 def gridaware(ctx: Context) -> Schedule:
     """The operator's planner: every region and start time within the deadline from
     forecasts, then migration with hysteresis while the job runs."""
-    return _run(ctx, choose="all", migrate=True, operator=True)
+    return _run(ctx, choose="all", operator=True)
 
 
 def oracle(ctx: Context) -> Schedule:
