@@ -273,7 +273,7 @@ def _shift(
     plan = shifting.plan(
         forecasts(request, hour0, hours), job_spec.objective, now, earliest, latest, duration
     )
-    if plan is None or not plan.defers(now, tolerance=30):
+    if plan is None or not plan.defers(now, tolerance=0.0):
         return job_spec.objective, None if plan is None else plan.cluster
     _defer(
         key,
