@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "operator"))
 
-from gridaware.cli import table  # noqa: E402
+from gridaware.cli.output import table  # noqa: E402
 from gridaware.sim.report import simulate  # noqa: E402
 
 ZONES = ["US-CAL-CISO", "US-MIDA-PJM", "DE-LU", "GB", "CA-ON"]

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from gridaware.api import regions
-from gridaware.cli import main, table
+from gridaware.cli import main
+from gridaware.cli.output import table
 from gridaware.lab import kind, kubeconfig, local
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import NodePool, plan

@@ -1,0 +1,29 @@
+"""``gridaware crds``: write the CRD YAML generated from the API models (one source of truth)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from gridaware.api import crd  # noqa: PLC0415
+
+    for out in args.out or [Path("crds"), Path("helm/gridaware/crds")]:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in crd.render().items():
+            (out / name).write_text(text)
+            print(f"wrote {out / name}")
+    return 0
+
+
+def add(sub: Any) -> None:
+    crds = sub.add_parser("crds", help="write the CRD YAML generated from the API models")
+    crds.add_argument(
+        "--out",
+        type=Path,
+        action="append",
+        help="directory (repeatable; default: crds and helm/gridaware/crds)",
+    )
+    crds.set_defaults(func=_crds)
