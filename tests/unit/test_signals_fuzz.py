@@ -94,12 +94,18 @@ def _providers(url: str) -> list[tuple[Provider, str]]:
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(body=json_values, raw=st.booleans(), text=st.text(max_size=60))
+@given(
+    body=json_values,
+    raw=st.booleans(),
+    text=st.text(max_size=60),
+    status=st.sampled_from([200, 200, 400, 403]),
+)
 def test_json_parsers_raise_only_signal_errors(
-    server: FeedServer, body: Any, raw: bool, text: str
+    server: FeedServer, body: Any, raw: bool, text: str, status: int
 ) -> None:
+    server.route("/login", Answer(200, '{"token": "T"}'))
     for provider, path in _providers(server.url):
-        server.route(path, Answer(200, text if raw else json.dumps(body)))
+        server.route(path, Answer(status, text if raw else json.dumps(body)))
         with contextlib.suppress(SignalError):
             provider.latest("GB", Signal.CARBON, T0)
 
@@ -123,6 +129,16 @@ xml_bits = st.sampled_from(
         "<price.amount>12.5</price.amount>",
         "<price.amount>x</price.amount>",
         "<currency_Unit.name>EUR</currency_Unit.name>",
+        "<currency_Unit.name>PLN</currency_Unit.name>",
+        "<classificationSequence_AttributeInstanceComponent.position>2"
+        "</classificationSequence_AttributeInstanceComponent.position>",
+        "<classificationSequence_AttributeInstanceComponent.position>x"
+        "</classificationSequence_AttributeInstanceComponent.position>",
+        "<resolution>PT15M</resolution>",
+        "<GL_MarketDocument>",
+        "<inBiddingZone_Domain.mRID>10Y</inBiddingZone_Domain.mRID>",
+        "<MktPSRType><psrType>B16</psrType></MktPSRType>",
+        "<quantity>5</quantity>",
         "<Acknowledgement_MarketDocument><Reason><text>none</text></Reason>"
         "</Acknowledgement_MarketDocument>",
         "<!-- c -->",
@@ -136,9 +152,15 @@ xml_bits = st.sampled_from(
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(parts=st.lists(xml_bits, max_size=25))
-def test_entsoe_parser_raises_only_signal_errors(server: FeedServer, parts: list[str]) -> None:
-    server.route("/api", Answer(200, "".join(parts)))
+@given(
+    parts=st.lists(xml_bits, max_size=25),
+    status=st.sampled_from([200, 400]),
+    signal=st.sampled_from([Signal.PRICE, Signal.CARBON]),
+)
+def test_entsoe_parser_raises_only_signal_errors(
+    server: FeedServer, parts: list[str], status: int, signal: Signal
+) -> None:
+    server.route("/api", Answer(status, "".join(parts)))
     provider = EntsoE("e", "t", server.url + "/api", http=HttpClient("e", ONCE))
     with contextlib.suppress(SignalError):
-        provider.history("DE-LU", Signal.PRICE, T0, T0 + 3600)
+        provider.history("DE-LU", signal, T0, T0 + 3600)

@@ -1,6 +1,13 @@
 """The Green Software Foundation's Carbon Aware SDK WebAPI (self-hosted): emissions by
 location and current forecasts. Whether its values are average or marginal depends on the
-SDK's own data source, so the admin states it (``options.kind``)."""
+SDK's own data source, so the admin states it (``options.kind``).
+
+The WebAPI answers 204 No Content when it has no data for a location or time range (its
+controller says so); that is an empty result, not a malformed one. Rows may come newest first
+and may lack ``duration`` (the documentation's own example has none): such a row lasts until
+the next row's time, and a lone one is taken as a five-minute reading, the shortest interval
+of the SDK's data sources, so that it never looks fresher than it is.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from gridaware.signals.errors import FeedDataError, NoDataError
 from gridaware.signals.http import HttpClient
 
 _SPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d+)?$")
+LONE_ROW_SECONDS = 300
 _ISO = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
 
 
@@ -64,22 +72,37 @@ class CarbonAwareSDK(Provider):
         self.emission_kind = kind
 
     def _get(self, path: str, **params: Any) -> Any:
-        return json_body(self.http.get(f"{self.url}{path}", params=params), self.name)
+        resp = self.http.get(f"{self.url}{path}", params=params)
+        if resp.status_code == 204 or not resp.content.strip():
+            return []  # the SDK's "no data" for this location and time
+        return json_body(resp, self.name)
 
     def _points(
         self, rows: Any, value_key: str, time_key: str, quality: Quality
     ) -> list[tuple[int, int, float, Quality]]:
         if not isinstance(rows, list):
             raise FeedDataError(f"{self.name}: expected a list of emissions data")
-        return [
+        parsed = [
             (
                 parse_time(field(r, time_key, self.name), f"{self.name} {time_key}"),
-                parse_duration(field(r, "duration", self.name)),
                 number(field(r, value_key, self.name), f"{self.name} {value_key}"),
-                quality,
+                r.get("duration") if isinstance(r, Mapping) else None,
             )
             for r in rows
         ]
+        starts = sorted({p[0] for p in parsed})
+        following: dict[int, int | None] = dict(
+            zip(starts, [*starts[1:], None][: len(starts)], strict=True)
+        )
+        out = []
+        for start, value, duration in parsed:
+            if duration is not None:
+                length = parse_duration(duration)
+            else:
+                after = following[start]
+                length = LONE_ROW_SECONDS if after is None else after - start
+            out.append((start, length, value, quality))
+        return out
 
     def history(self, zone: str, signal: Signal, start: float, end: float) -> Series:
         self._require(signal)

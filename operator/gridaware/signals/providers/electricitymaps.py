@@ -1,10 +1,15 @@
 """Electricity Maps API v3: carbon intensity (latest, history, past-range, forecast), day-ahead
-price and renewable share, authenticated with the ``auth-token`` header."""
+price and renewable share, authenticated with the ``auth-token`` header.
+
+Carbon history inside the last 24 hours comes from ``/carbon-intensity/history`` (one call,
+the endpoint every plan has); longer or older windows from ``/carbon-intensity/past-range``
+in chunks of at most ten days, as the API documents.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gridaware.api.signals import EmissionKind, Quality, Series, Signal, price_unit
@@ -25,6 +30,7 @@ from gridaware.signals.http import HttpClient
 DEFAULT_URL = "https://api.electricitymap.org/v3"
 HOUR = 3600
 PAST_RANGE_CHUNK = 10 * 24 * HOUR
+HISTORY_SPAN = 24 * HOUR  # what /carbon-intensity/history covers
 
 
 class ElectricityMaps(Provider):
@@ -39,12 +45,14 @@ class ElectricityMaps(Provider):
         zone_map: Mapping[str, str] | None = None,
         http: HttpClient | None = None,
         emission_factor_type: str = "lifecycle",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name, zone_map)
         self.url = (url or DEFAULT_URL).rstrip("/")
         self._headers = {"auth-token": token}
         self.http = http or HttpClient(name)
         self.factor = emission_factor_type
+        self.clock = clock
 
     def _get(self, path: str, **params: Any) -> Any:
         resp = self.http.get(f"{self.url}{path}", params=params, headers=self._headers)
@@ -111,10 +119,25 @@ class ElectricityMaps(Provider):
             fetched_at=fetched,
         )
 
+    def _recent_carbon(self, zone: str, start: float, end: float, fetched: float) -> Series:
+        """The last 24 hours from /carbon-intensity/history, cut to [start, end)."""
+        body = self._get(
+            "/carbon-intensity/history", zone=self.code(zone), emissionFactorType=self.factor
+        )
+        self._check_factor(body)
+        pts = [
+            p
+            for p in self._carbon_points(items(body, "history", self.name))
+            if p[0] < end and p[0] + p[1] > start
+        ]
+        return carbon_series(zone, self.name, pts, fetched_at=fetched)
+
     def history(self, zone: str, signal: Signal, start: float, end: float) -> Series:
         self._require(signal)
         code = self.code(zone)
         fetched = time.time()
+        if signal is Signal.CARBON and start >= self.clock() - HISTORY_SPAN:
+            return self._recent_carbon(zone, start, end, fetched)
         pts: list[tuple[int, int, float, Quality]] = []
         unit = ""
         t = start

@@ -4,8 +4,18 @@ type (A75, process A16), XML, bidding zones by EIC code.
 Generation per type also yields a renewable share and an *estimated* average carbon intensity
 (generation-weighted lifecycle emission factors per production type), which gives EU users a
 key-free carbon signal. Points are at ``start + (position - 1) x resolution``; with curve type
-A03 a missing position repeats the previous value. "No matching data" arrives as an
-``Acknowledgement_MarketDocument`` and becomes ``NoDataError``.
+A03 a missing position repeats the previous value.
+
+One price document can hold several products for the same hours: hourly days next to
+15-minute days (the 2025 switch of the day-ahead market to 15 minutes), and in DE-LU and AT two
+auctions, told apart by ``classificationSequence``: ENTSO-E publishes the Single Day-Ahead
+Coupling (SDAC, gate closure 12:00) under sequence 1 and the separate EXAA auction under
+sequence 2. Every point is kept unless a better product covers its time: the configured
+sequence (default 1) first, then the finer resolution; so the answer never depends on the order
+of the series in the document, and no hourly day is lost next to 15-minute days.
+
+Errors come as an ``Acknowledgement_MarketDocument`` (also with HTTP 400): "No matching data
+found" becomes ``NoDataError``, any other reason a ``FeedRequestError`` quoting it.
 """
 
 from __future__ import annotations
@@ -17,9 +27,11 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Mapping
 
+import numpy as np
+
 from gridaware.api.signals import CARBON_UNIT, EmissionKind, Quality, Series, Signal, price_unit
 from gridaware.signals.base import Provider, make_series, number, parse_time
-from gridaware.signals.errors import FeedDataError, NoDataError
+from gridaware.signals.errors import FeedDataError, FeedRequestError, NoDataError
 from gridaware.signals.http import HttpClient
 
 DEFAULT_URL = "https://web-api.tp.entsoe.eu/api"
@@ -110,20 +122,74 @@ def _resolution(text: str) -> int:
     return step
 
 
-def parse_document(xml: str | bytes) -> tuple[ET.Element, list[ET.Element]]:
-    """Root and TimeSeries of a market document; NoDataError for an acknowledgement."""
+def _acknowledgement(root: ET.Element) -> NoDataError:
+    """The error an acknowledgement document stands for, with its reason text."""
+    reasons = []
+    for reason in _children(root, "Reason"):
+        code = _child(reason, "code")
+        text = _child(reason, "text")
+        reasons.append(
+            (
+                (code.text or "").strip() if code is not None else "",
+                (text.text or "").strip() if text is not None else "",
+            )
+        )
+    detail = "; ".join(t or f"reason code {c}" for c, t in reasons) or "no reason given"
+    if any(c == "999" or "no matching data" in t.lower() for c, t in reasons):
+        return NoDataError(f"entsoe: {detail}")
+    return FeedRequestError(f"entsoe: request rejected: {detail}")
+
+
+def parse_document(xml: str | bytes, expect: str = "") -> tuple[ET.Element, list[ET.Element]]:
+    """Root and TimeSeries of a market document (of root tag ``expect`` when given);
+    NoDataError for an acknowledgement."""
     try:
         root = ET.fromstring(xml)  # noqa: S314 - trusted provider; expat guards entity expansion
     except ET.ParseError as exc:
         raise FeedDataError(f"entsoe: malformed XML ({exc})") from None
     if _local(root.tag) == "Acknowledgement_MarketDocument":
-        reason = _child(root, "Reason")
-        text = _child(reason, "text") if reason is not None else None
-        detail = (text.text or "").strip() if text is not None else "no reason given"
-        raise NoDataError(f"entsoe: {detail}")
+        raise _acknowledgement(root)
     if _local(root.tag) not in ("Publication_MarketDocument", "GL_MarketDocument"):
         raise FeedDataError(f"entsoe: unexpected document <{_local(root.tag)}>")
+    if expect and _local(root.tag) != expect:
+        raise FeedDataError(f"entsoe: expected a {expect}, got a {_local(root.tag)}")
     return root, _children(root, "TimeSeries")
+
+
+def _sequence(ts: ET.Element) -> int:
+    """The series' classificationSequence position (1 when absent: a single product)."""
+    el = _child(ts, "classificationSequence_AttributeInstanceComponent.position")
+    if el is None or not (el.text or "").strip():
+        return 1
+    return int(number(el.text, "classificationSequence position"))
+
+
+def choose_points(
+    ranked: list[tuple[tuple[int, int], list[tuple[int, int, float]]]],
+) -> list[tuple[int, int, float]]:
+    """Points of several products, each kept unless a better-ranked product covers part of its
+    interval. ``ranked`` holds (rank, points) with lower ranks better; the result does not
+    depend on the order of ``ranked``."""
+    starts = np.zeros(0, dtype=np.int64)
+    ends = np.zeros(0, dtype=np.int64)
+    kept: list[tuple[int, int, float]] = []
+    groups: dict[tuple[int, int], list[tuple[int, int, float]]] = defaultdict(list)
+    for rank, pts in ranked:
+        groups[rank].extend(pts)
+    for rank in sorted(groups):
+        fresh = []
+        for s, length, v in sorted(groups[rank]):
+            i = int(np.searchsorted(ends, s, side="right"))
+            if i < len(starts) and starts[i] < s + length:
+                continue  # a better product covers (part of) this interval
+            fresh.append((s, length, v))
+        kept.extend(fresh)
+        if fresh:
+            starts = np.concatenate([starts, [p[0] for p in fresh]])
+            ends = np.concatenate([ends, [p[0] + p[1] for p in fresh]])
+            order = np.argsort(starts, kind="stable")
+            starts, ends = starts[order], ends[order]
+    return sorted(kept)
 
 
 def period_points(period: ET.Element, value_tag: str, curve: str) -> list[tuple[int, int, float]]:
@@ -152,6 +218,29 @@ def period_points(period: ET.Element, value_tag: str, curve: str) -> list[tuple[
     return out
 
 
+def _common_grid(
+    per_type: Mapping[str, list[tuple[int, int, float]]],
+) -> tuple[dict[int, dict[str, float]], int]:
+    """Generation per slot and production type on one time grid: when types come at different
+    resolutions, finer ones are averaged onto the coarsest, so that every slot sums the same
+    types (a 15-minute slot must not miss the hourly types)."""
+    step = max((p[1] for pts in per_type.values() for p in pts), default=3600)
+    # the grid is anchored at a point of the coarsest resolution (zones off the hour stay so)
+    origin = next((p[0] for pts in per_type.values() for p in pts if p[1] == step), 0)
+    sums: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    covered: dict[tuple[int, str], int] = defaultdict(int)
+    for psr_type, pts in per_type.items():
+        for s, length, v in pts:
+            slot = origin + (s - origin) // step * step
+            sums[slot][psr_type] += max(v, 0.0) * length
+            covered[(slot, psr_type)] += length
+    mix = {
+        slot: {k: total / covered[(slot, k)] for k, total in types.items()}
+        for slot, types in sums.items()
+    }
+    return mix, step
+
+
 class EntsoE(Provider):
     kind = "entsoe"
     signals = frozenset({Signal.PRICE, Signal.CARBON, Signal.RENEWABLE_SHARE})
@@ -163,11 +252,13 @@ class EntsoE(Provider):
         url: str | None = None,
         zone_map: Mapping[str, str] | None = None,
         http: HttpClient | None = None,
+        sequence: int = 1,
     ) -> None:
         super().__init__(name, zone_map)
         self.url = url or DEFAULT_URL
         self._token = token
         self.http = http or HttpClient(name)
+        self.sequence = sequence  # classificationSequence to prefer (1: SDAC)
 
     def code(self, zone: str) -> str:
         code = self.zone_map.get(zone) or EIC.get(zone)
@@ -176,7 +267,12 @@ class EntsoE(Provider):
         return code
 
     def _fetch(self, params: dict[str, str]) -> bytes:
-        resp = self.http.get(self.url, params={"securityToken": self._token, **params})
+        # ENTSO-E answers bad or empty queries with an acknowledgement document at HTTP 400
+        resp = self.http.get(
+            self.url, params={"securityToken": self._token, **params}, accept=(400,)
+        )
+        if resp.status_code == 400 and "Acknowledgement_MarketDocument" not in resp.text[:2000]:
+            raise FeedRequestError(f"{self.name}: request rejected (400): {resp.text[:200]!r}")
         return resp.content
 
     def _prices(self, zone: str, start: float, end: float) -> Series:
@@ -190,28 +286,35 @@ class EntsoE(Provider):
                     "periodStart": _stamp(start),
                     "periodEnd": _stamp(end),
                 }
-            )
+            ),
+            "Publication_MarketDocument",
         )
-        by_step: dict[int, list[tuple[int, int, float, Quality]]] = defaultdict(list)
-        currency = None
+        ranked: list[tuple[tuple[int, int], list[tuple[int, int, float]]]] = []
+        currencies = set()
         for ts in series:
             cur = _child(ts, "currency_Unit.name")
-            currency = currency or (cur.text.strip() if cur is not None and cur.text else None)
+            if cur is not None and cur.text and cur.text.strip():
+                currencies.add(cur.text.strip())
             measure = _child(ts, "price_Measure_Unit.name")
             if measure is not None and (measure.text or "").strip().upper() != "MWH":
                 raise FeedDataError(f"entsoe: price unit per {measure.text!r}, expected MWH")
+            seq = _sequence(ts)
+            preference = 0 if seq == self.sequence else seq
             for period in _children(ts, "Period"):
-                for s, length, v in period_points(period, "price.amount", _curve(ts)):
-                    by_step[length].append((s, length, v, Quality.MEASURED))
-        if not by_step:
+                pts = period_points(period, "price.amount", _curve(ts))
+                if pts:
+                    ranked.append(((preference, pts[0][1]), pts))
+        if len(currencies) > 1:
+            raise FeedDataError(f"entsoe: prices in several currencies {sorted(currencies)}")
+        chosen = choose_points(ranked)
+        if not chosen:
             raise NoDataError(f"{self.name}: no prices for {zone}")
-        finest = min(by_step)  # 15-minute and hourly products can coexist: keep the finest
         return make_series(
             zone,
             Signal.PRICE,
-            price_unit(currency or "EUR"),
+            price_unit(currencies.pop() if currencies else "EUR"),
             self.name,
-            by_step[finest],
+            [(s, length, v, Quality.MEASURED) for s, length, v in chosen],
             fetched_at=time.time(),
         )
 
@@ -226,19 +329,18 @@ class EntsoE(Provider):
                     "periodStart": _stamp(start),
                     "periodEnd": _stamp(end),
                 }
-            )
+            ),
+            "GL_MarketDocument",
         )
-        mix: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        lengths: dict[int, int] = {}
+        per_type: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
         for ts in series:
             if _child(ts, "inBiddingZone_Domain.mRID") is None:
                 continue  # consumption (e.g. pumping), not generation
             psr = _child(ts, "MktPSRType")
             psr_type = _text(psr, "psrType", "MktPSRType") if psr is not None else "B20"
             for period in _children(ts, "Period"):
-                for s, length, v in period_points(period, "quantity", _curve(ts)):
-                    mix[s][psr_type] += max(v, 0.0)
-                    lengths[s] = length
+                per_type[psr_type] += period_points(period, "quantity", _curve(ts))
+        mix, step = _common_grid(per_type)
         carbon, share = [], []
         for s in sorted(mix):
             gen = {k: v for k, v in mix[s].items() if k in FACTORS}
@@ -247,8 +349,8 @@ class EntsoE(Provider):
                 continue
             ci = sum(FACTORS[k] * v for k, v in gen.items()) / total
             ren = 100.0 * sum(v for k, v in gen.items() if k in RENEWABLE) / total
-            carbon.append((s, lengths[s], ci, Quality.ESTIMATED))
-            share.append((s, lengths[s], ren, Quality.MEASURED))
+            carbon.append((s, step, ci, Quality.ESTIMATED))
+            share.append((s, step, ren, Quality.MEASURED))
         if not carbon:
             raise NoDataError(f"{self.name}: no generation data for {zone}")
         now = time.time()

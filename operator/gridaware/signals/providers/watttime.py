@@ -4,10 +4,17 @@ Login is HTTP Basic on ``/login`` and returns a bearer token valid for about 30 
 refreshed before expiry and once more when a data call answers 401. MOER values come in
 lbs CO2/MWh and are converted to g/kWh (x 0.45359237) and labelled *marginal*: they must never be
 compared with the average intensities of other providers.
+
+A 403 whose body says "Invalid scope" means the login worked but the region or signal is
+outside the account's plan (free accounts get one region): that is ``FeedScopeError``, with
+WattTime's own sentence, not a credentials problem. Any other 401/403 (WattTime's nginx
+answers an expired or refused token with an HTML 403 page) triggers one new login, and only
+then becomes ``FeedAuthError``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +30,7 @@ from gridaware.signals.base import (
     number,
     parse_time,
 )
-from gridaware.signals.errors import FeedAuthError, FeedDataError
+from gridaware.signals.errors import FeedAuthError, FeedDataError, FeedScopeError
 from gridaware.signals.http import HttpClient
 
 DEFAULT_URL = "https://api.watttime.org"
@@ -60,24 +67,35 @@ class WattTime(Provider):
         self._token, self._token_at = token, time.monotonic()
         return token
 
+    def _scope(self, exc: FeedAuthError, path: str, params: Mapping[str, Any]) -> None:
+        """Raise FeedScopeError when a 403 says the plan does not cover the request."""
+        if exc.status == 403 and "invalid scope" in exc.detail.lower():
+            message = _message(exc.detail)
+            raise FeedScopeError(
+                f"{self.name}: region {params.get('region', '?')} ({path}) is outside this "
+                f"WattTime account's plan (403 Invalid scope): {message}"
+            ) from None
+
+    def _call(self, path: str, params: Mapping[str, Any]) -> Any:
+        resp = self.http.get(
+            f"{self.url}{path}", params=params, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        return json_body(resp, self.name)
+
     def _get(self, path: str, **params: Any) -> Any:
         if self._token is None or time.monotonic() - self._token_at > TOKEN_LIFETIME:
             self._login()
         try:
-            resp = self.http.get(
-                f"{self.url}{path}",
-                params=params,
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
-        except FeedAuthError:
-            # the token expired early or was revoked: log in again, once
-            self._login()
-            resp = self.http.get(
-                f"{self.url}{path}",
-                params=params,
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
-        return json_body(resp, self.name)
+            return self._call(path, params)
+        except FeedAuthError as exc:
+            self._scope(exc, path, params)
+        # the token expired early or was revoked: log in again, once
+        self._login()
+        try:
+            return self._call(path, params)
+        except FeedAuthError as exc:
+            self._scope(exc, path, params)
+            raise
 
     def _series(self, zone: str, body: Any, quality: Quality) -> Series:
         meta = field(body, "meta", self.name)
@@ -131,3 +149,16 @@ class WattTime(Provider):
             horizon_hours=max(1, min(72, hours)),
         )
         return self._series(zone, body, Quality.FORECAST)
+
+
+def _message(detail: str) -> str:
+    """WattTime's own explanation from a JSON error body (``message`` or ``msg``)."""
+    try:
+        body = json.loads(detail)
+    except ValueError:
+        return detail
+    if isinstance(body, Mapping):
+        for key in ("message", "msg", "error"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return detail
