@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from gridaware.api.feeds import FeedsConfig, ProviderConfig, ZoneChain
 from gridaware.api.signals import Quality, Signal
 from gridaware.signals import factory
 from gridaware.signals.chain import Feeds
-from gridaware.signals.errors import SignalError
+from gridaware.signals.errors import SignalError, SignalUnavailableError
 from gridaware.signals.http import HttpClient, RetryPolicy
 from gridaware.signals.providers.electricitymaps import ElectricityMaps
 from gridaware.signals.providers.local import Replay, Static, Synthetic
@@ -185,3 +187,169 @@ default: {{carbon: [em, wt], price: [em]}}
     monkeypatch.delenv("WT_PASS")
     with pytest.raises(SignalError, match="WT_PASS is empty"):
         factory.build(factory.load_config(path))
+
+
+# --- feed outages (issue 10 item 8): keep fresh values, one refresh in flight, back off ----
+
+ONE = RetryPolicy(attempts=1, total_timeout=3.0, request_timeout=(0.5, 0.5))
+LATEST = "/carbon-intensity/latest"
+
+
+class Clock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _outage_feeds(server: FeedServer, clock: Clock, chain: list[str], **cfg: float) -> Feeds:
+    config = FeedsConfig(
+        providers={
+            "em": ProviderConfig(type="electricitymaps"),
+            "static": ProviderConfig(type="static"),
+        },
+        default=ZoneChain(carbon=chain, price=chain),
+        **cfg,
+    )
+    providers = {
+        "em": ElectricityMaps("em", "KEY", server.url, http=HttpClient("em", ONE)),
+        "static": Static("static", {"DE": {"carbon": 400, "price": 90}}),
+    }
+    return Feeds(config, providers, clock=clock)
+
+
+@dataclass(frozen=True)
+class Step:
+    """At ``at`` seconds after NOW, with the server answering ``answer`` (when asked), the
+    reading is ``value`` from ``source`` (``None``: unavailable) after ``hits`` requests."""
+
+    at: float
+    answer: int | float  # an HTTP error status, or a carbon value served with 200
+    value: float | None
+    source: str
+    stale: bool
+    hits: int
+    note: str = ""
+
+
+OUTAGE = 3600.0  # a value for 12:00-13:00 read from 12:30: it ends 1800 s after NOW
+SCENARIOS = [
+    pytest.param(
+        ["em"],
+        {},
+        [
+            Step(0, 300, 300, "em", False, 1),
+            Step(
+                310,
+                503,
+                300,
+                "em",
+                False,
+                2,
+                "server error 503 (gave up after 1 attempt); serving the answer fetched 5 min ago",
+            ),
+            Step(320, 503, 300, "em", False, 2, "next attempt in 20 s"),  # backing off: no request
+            Step(340, 503, 300, "em", False, 3, "next attempt in 60 s"),  # second failure: 60 s
+            Step(399, 503, 300, "em", False, 3),
+            Step(400, 280, 280, "em", False, 4),  # recovered
+            Step(410, 503, 280, "em", False, 4),  # fresh again: no request
+        ],
+        id="five-minute-outage-serves-the-cached-value",
+    ),
+    pytest.param(
+        ["em", "static"],
+        {"stale_after_seconds": 600},
+        [
+            Step(0, 300, 300, "em", False, 1),
+            Step(1900, 503, 300, "em", False, 2, "serving the answer fetched 32 min ago"),
+            Step(2410, 503, 400, "static", False, 3, "value is 10 min old"),  # stale: fall back
+            Step(2460, 500, 400, "static", False, 3),  # backing off until 60 s after 2410
+        ],
+        id="cached-value-served-until-stale-then-the-next-provider",
+    ),
+    pytest.param(
+        ["em"],
+        {"stale_after_seconds": 600},
+        [
+            Step(0, 300, 300, "em", False, 1),
+            Step(2500, 503, 300, "em", True, 2, "server error 503"),  # only a stale one: flagged
+        ],
+        id="stale-cached-value-is-flagged-when-nothing-else-answers",
+    ),
+    pytest.param(
+        ["em"],
+        {"retry_backoff_seconds": 100, "refresh_seconds": 250},
+        [
+            Step(0, 503, None, "", False, 1, "next attempt in 100 s"),
+            Step(50, 503, None, "", False, 1, "next attempt in 50 s"),
+            Step(100, 503, None, "", False, 2, "next attempt in 200 s"),
+            Step(300, 503, None, "", False, 3, "next attempt in 250 s"),  # capped at refresh
+            Step(550, 300, 300, "em", False, 4),
+        ],
+        id="never-fetched-is-unavailable-with-the-next-attempt-time",
+    ),
+]
+
+
+@pytest.mark.parametrize(("chain", "cfg", "steps"), SCENARIOS)
+def test_feed_outage_timeline(
+    feed_server: FeedServer, chain: list[str], cfg: dict[str, float], steps: list[Step]
+) -> None:
+    clock = Clock(NOW)
+    feeds = _outage_feeds(feed_server, clock, chain, **cfg)
+    for step in steps:
+        clock.now = NOW + step.at
+        if isinstance(step.answer, int) and step.answer >= 400:
+            feed_server.route(LATEST, Answer(step.answer))
+        else:
+            feed_server.route(LATEST, _latest(step.answer))
+        if step.value is None:
+            with pytest.raises(SignalUnavailableError, match=step.note) as err:
+                feeds.reading("DE", Signal.CARBON)
+            assert err.value.retry_at > clock.now and err.value.zone == "DE"
+        else:
+            r = feeds.reading("DE", Signal.CARBON)
+            assert (r.value, r.source, r.stale) == (step.value, step.source, step.stale), step
+            assert step.note in " | ".join(r.errors), (step, r.errors)
+        assert len(feed_server.hits(LATEST)) == step.hits, step
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        pytest.param(Answer(200, _latest(300), delay=0.3), "value", id="success-is-shared"),
+        pytest.param(Answer(503, delay=0.3), "error", id="failure-is-shared"),
+    ],
+)
+def test_concurrent_callers_share_one_refresh(
+    feed_server: FeedServer, answer: Answer, outcome: str
+) -> None:
+    feed_server.route(LATEST, answer)
+    feeds = _outage_feeds(feed_server, Clock(NOW), ["em"])
+    results: list[object] = []
+
+    def call() -> None:
+        try:
+            results.append(feeds.reading("DE", Signal.CARBON).value)
+        except SignalError as exc:
+            results.append(type(exc))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert len(feed_server.hits(LATEST)) == 1
+    assert results == [300.0] * 8 if outcome == "value" else [SignalUnavailableError] * 8
+
+
+def test_health_reports_failing_queries(feed_server: FeedServer) -> None:
+    feed_server.route(LATEST, Answer(503))
+    clock = Clock(NOW)
+    feeds = _outage_feeds(feed_server, clock, ["em", "static"])
+    feeds.reading("DE", Signal.CARBON)
+    failing, ok = feeds.health()
+    assert (failing.provider, failing.failures, failing.fetched_at) == ("em", 1, None)
+    assert "503" in failing.last_error and failing.retry_at == NOW + 30
+    assert (ok.provider, ok.failures, ok.fetched_at, ok.last_error) == ("static", 0, NOW, "")

@@ -71,6 +71,12 @@ class FeedsConfig(BaseModel):
     zones: dict[str, ZoneChain] = Field(default_factory=dict)
     refresh_seconds: float = Field(default=300, gt=0)
     stale_after_seconds: float = Field(default=7200, gt=0)
+    retry_backoff_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="wait after a failed refresh before asking that provider again; doubles "
+        "per consecutive failure, up to refresh_seconds",
+    )
     history_hours: int = Field(default=8 * 24, ge=24, le=24 * 400)
     forecast_hours: int = Field(default=48, ge=1, le=24 * 14)
 

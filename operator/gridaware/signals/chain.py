@@ -6,13 +6,23 @@ stale, the next provider is asked, and if nobody has a fresh value the freshest 
 returned flagged ``stale`` with the reasons, so consumers can decide (the operator marks
 decisions made on stale data). Answers are cached for ``refresh_seconds``; a warm refresh of
 many zones costs no network and well under a millisecond per zone.
+
+A feed outage must not stop placement, so a refresh that fails keeps the cached answer: it is
+served (its age growing, stale once past ``stale_after_seconds``) with the failure among the
+reading's errors. Each (provider, zone, signal, query) has one refresh in flight at a time:
+concurrent callers wait for it and share its result instead of each spending a full retry
+budget, and after a failure nobody asks that provider again before a backoff
+(``retry_backoff_seconds``, doubling per consecutive failure up to ``refresh_seconds``) has
+passed. When no provider has any value, ``SignalUnavailableError`` says why and when the chain
+will try again; ``health()`` lists each cached query's state for status and metrics.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -21,9 +31,11 @@ from gridaware.api.feeds import FeedsConfig
 from gridaware.api.signals import Quality, Reading, Series, Signal, from_epoch
 from gridaware.core import forecast as forecaster
 from gridaware.signals.base import Provider
-from gridaware.signals.errors import NoDataError, SignalError
+from gridaware.signals.errors import NoDataError, SignalError, SignalUnavailableError
 
 HOUR = 3600
+
+Key = tuple[str, str, Signal, str]  # provider, zone, signal, query ("latest", "forecast:48")
 
 
 @dataclass
@@ -32,8 +44,47 @@ class _Entry:
     fetched: float  # wall/grid clock at fetch
 
 
+@dataclass
+class _Slot:
+    """The cached answer to one query and the state of its refreshes."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    entry: _Entry | None = None
+    error: SignalError | None = None
+    failures: int = 0  # consecutive
+    retry_at: float = 0.0  # no attempt before this (chain clock)
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    """One cached query as status pages and metrics show it."""
+
+    provider: str
+    zone: str
+    signal: Signal
+    query: str
+    fetched_at: float | None  # when the cached answer was fetched; None: never
+    failures: int
+    last_error: str
+    retry_at: float
+
+
+class _UnavailableError(SignalError):
+    """A query that failed and has no cached answer; ``retry_at`` is its next attempt."""
+
+    def __init__(self, message: str, retry_at: float) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class _Answer:
+    series: Series
+    note: str  # why a cached answer is served instead of a fresh one; "" when fresh
+
+
 class Feeds:
-    """Signals for any zone through its configured chain of providers."""
+    """Signals for any zone through its configured chain of providers. Thread-safe."""
 
     def __init__(
         self,
@@ -44,11 +95,31 @@ class Feeds:
         self.config = config
         self.providers = dict(providers)
         self.clock = clock
-        self._cache: dict[tuple[str, str, Signal, str], _Entry] = {}
+        self._slots: dict[Key, _Slot] = {}
+        self._slots_lock = threading.Lock()
 
     def chain(self, zone: str, signal: Signal) -> list[Provider]:
         names = getattr(self.config.chain(zone), signal.value)
         return [self.providers[n] for n in names]
+
+    def _slot(self, key: Key) -> _Slot:
+        slot = self._slots.get(key)
+        if slot is None:
+            with self._slots_lock:
+                slot = self._slots.setdefault(key, _Slot())
+        return slot
+
+    def _current(self, entry: _Entry | None, what: str, now: float) -> bool:
+        """Whether a cached answer needs no refresh: younger than the refresh interval and,
+        for "latest", its last interval not yet over (else the provider has a newer value)."""
+        if entry is None or now - entry.fetched >= self.config.refresh_seconds:
+            return False
+        return not (what == "latest" and entry.fetched < entry.series.end <= now)
+
+    def _backoff(self, failures: int) -> float:
+        base = float(self.config.retry_backoff_seconds)
+        cap = max(base, float(self.config.refresh_seconds))
+        return min(cap, base * 2.0 ** min(failures - 1, 30))
 
     def _cached(
         self,
@@ -58,31 +129,70 @@ class Feeds:
         what: str,
         fetch: Callable[[], Series],
         now: float,
-    ) -> Series:
-        key = (provider.name, zone, signal, what)
-        entry = self._cache.get(key)
-        # a cached answer is reused until the refresh interval passes, or until the interval
-        # it ends with is over (a new hour has begun: the provider has a newer value)
-        outdated = (
-            entry is not None and what == "latest" and entry.fetched < entry.series.end <= now
-        )
-        if entry is not None and now - entry.fetched < self.config.refresh_seconds and not outdated:
-            return entry.series
-        series = fetch()
-        self._cache[key] = _Entry(series, now)
-        return series
+    ) -> _Answer:
+        slot = self._slot((provider.name, zone, signal, what))
+        entry = slot.entry
+        if self._current(entry, what, now):
+            assert entry is not None
+            return _Answer(entry.series, "")
+        with slot.lock:  # one refresh in flight; the others wait here and share its result
+            entry = slot.entry
+            if self._current(entry, what, now):
+                assert entry is not None
+                return _Answer(entry.series, "")
+            if slot.error is None or now >= slot.retry_at:
+                try:
+                    series = fetch()
+                except SignalError as exc:
+                    slot.error, slot.failures = exc, slot.failures + 1
+                    slot.retry_at = now + self._backoff(slot.failures)
+                else:
+                    slot.entry, slot.error, slot.failures = _Entry(series, now), None, 0
+                    return _Answer(series, "")
+            assert slot.error is not None
+            wait = max(0.0, slot.retry_at - now)
+            if entry is None:
+                raise _UnavailableError(
+                    f"{slot.error} (next attempt in {wait:.0f} s)", slot.retry_at
+                )
+            return _Answer(
+                entry.series,
+                f"{slot.error}; serving the answer fetched {(now - entry.fetched) / 60:.0f} min "
+                f"ago (next attempt in {wait:.0f} s)",
+            )
+
+    def health(self) -> list[FeedHealth]:
+        """The state of every query asked so far, failing ones first."""
+        with self._slots_lock:
+            items = list(self._slots.items())
+        out = [
+            FeedHealth(
+                provider,
+                zone,
+                signal,
+                what,
+                slot.entry.fetched if slot.entry else None,
+                slot.failures,
+                str(slot.error) if slot.error else "",
+                slot.retry_at if slot.error else 0.0,
+            )
+            for (provider, zone, signal, what), slot in items
+        ]
+        return sorted(out, key=lambda h: (-h.failures, h.provider, h.zone, h.signal, h.query))
 
     def reading(self, zone: str, signal: Signal) -> Reading:
-        """The current value for ``zone``, from the first provider with a fresh one."""
+        """The current value for ``zone``, from the first provider with a fresh one; raises
+        ``SignalUnavailableError`` when no provider has any value."""
         now = self.clock()
         errors: list[str] = []
+        retry: list[float] = []
         stale: Reading | None = None
         chain = self.chain(zone, signal)
         if not chain:
             raise NoDataError(f"no provider is configured for {signal.value} in {zone}")
         for provider in chain:
             try:
-                series = self._cached(
+                answer = self._cached(
                     provider,
                     zone,
                     signal,
@@ -92,8 +202,11 @@ class Feeds:
                 )
             except SignalError as exc:
                 errors.append(str(exc))
+                retry.append(exc.retry_at if isinstance(exc, _UnavailableError) else now)
                 continue
-            reading = self._to_reading(zone, signal, series, now, provider.name)
+            if answer.note:
+                errors.append(answer.note)
+            reading = self._to_reading(zone, signal, answer.series, now, provider.name)
             if reading is None:
                 errors.append(f"{provider.name}: no value up to now")
                 continue
@@ -104,8 +217,11 @@ class Feeds:
                 stale = reading
         if stale is not None:
             return stale.model_copy(update={"errors": tuple(errors)})
-        raise SignalError(
-            f"no provider answered for {signal.value} in {zone}: " + "; ".join(errors)
+        raise SignalUnavailableError(
+            f"no provider answered for {signal.value} in {zone}: " + "; ".join(errors),
+            zone,
+            signal.value,
+            min(retry, default=now),
         )
 
     def _to_reading(
@@ -145,7 +261,7 @@ class Feeds:
                     f"history:{span}",
                     partial(provider.history, zone, signal, start, now),
                     now,
-                )
+                ).series
             except SignalError as exc:
                 errors.append(str(exc))
         raise SignalError(f"no history for {signal.value} in {zone}: " + "; ".join(errors))
@@ -166,7 +282,7 @@ class Feeds:
                     f"forecast:{horizon}",
                     partial(provider.forecast, zone, signal, now, horizon),
                     now,
-                )
+                ).series
             except SignalError as exc:
                 errors.append(str(exc))
                 continue

@@ -108,7 +108,7 @@ class HttpClient:
         budget = self.policy.total_timeout
         if attempt >= self.policy.attempts:
             raise FeedUnavailableError(
-                f"{self.provider}: {exc} (gave up after {attempt} attempts)"
+                f"{self.provider}: {exc} (gave up after {_attempts(attempt)})"
             ) from None
         remaining = deadline - self._monotonic()
         if exc.retry_after is not None:
@@ -124,7 +124,7 @@ class HttpClient:
             if delay + MIN_ATTEMPT_SECONDS > remaining:
                 raise FeedUnavailableError(
                     f"{self.provider}: {exc} (retry budget of {budget:.0f} s used up after "
-                    f"{attempt} attempts)"
+                    f"{_attempts(attempt)})"
                 ) from None
         self._sleep(delay)
 
@@ -183,6 +183,10 @@ def _refuse(provider: str, resp: requests.Response) -> requests.Response:
     if code >= 400:
         raise NoDataError(f"{provider}: request rejected ({code}): {_short(resp.text)}")
     raise NoDataError(f"{provider}: unexpected answer {code}")
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
 
 
 def _short(text: str, limit: int = 200) -> str:
