@@ -137,9 +137,10 @@ _RULES: dict[str, list[dict[str, str]]] = {
     ],
     "GridAwareJob.spec.objective": [
         {
-            "rule": "!has(self.carbonWeight) || !has(self.priceWeight) || "
-            "self.carbonWeight + self.priceWeight > 0.0",
-            "message": "objective.carbonWeight and objective.priceWeight must not both be 0",
+            "rule": "(has(self.carbonWeight) ? self.carbonWeight : 1.0) + "
+            "(has(self.priceWeight) ? self.priceWeight : 0.0) > 0.0",
+            "message": "objective.carbonWeight and objective.priceWeight must not both be 0 "
+            "(priceWeight defaults to 0: set it above 0, or carbonWeight above 0)",
         },
     ],
     "GridCluster.spec": [

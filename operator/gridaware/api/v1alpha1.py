@@ -11,7 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 GROUP = "gridaware.dev"
@@ -19,6 +26,8 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 JOB_LABEL = "gridaware.dev/job"
 OWNER_UID_ANNOTATION = "gridaware.dev/owner-uid"
+OWNER_ANNOTATION = "gridaware.dev/owner"  # "<namespace>/<name>" of the GridAwareJob
+TTL_ANNOTATION = "gridaware.dev/ttl-seconds-after-finished"
 CLUSTER_LABEL = "gridaware.dev/cluster"
 
 
@@ -258,17 +267,47 @@ class Objective(Model):
         description="Never run where intensity (gCO2e/kWh) is above this; wait instead.",
     )
 
+    @model_validator(mode="after")
+    def _weighted(self) -> Objective:
+        if self.carbon_weight + self.price_weight <= 0:
+            raise ValueError("objective.carbonWeight and objective.priceWeight must not both be 0")
+        return self
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds of an RFC 3339 timestamp (``Z`` or an offset); ValueError says what is
+    expected."""
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 time such as 2026-11-25T06:00:00Z") from None
+    if t.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone: add Z or an offset such as +01:00")
+    return t.timestamp()
+
 
 class ScheduleWindow(Model):
     """When the job may run. With a deadline (or maximum delay) and an expected duration,
     gridaware may defer the start to the greenest window that still meets the deadline."""
 
     earliest_start: str | None = Field(
-        default=None, description="Do not start before this time (RFC 3339, grid time)."
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="Do not start before this time (RFC 3339, grid time).",
     )
     deadline: str | None = Field(
-        default=None, description="Must have finished by this time (RFC 3339, grid time)."
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="Must have finished by this time (RFC 3339, grid time).",
     )
+
+    @field_validator("earliest_start", "deadline")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
     max_delay_seconds: int | None = Field(
         default=None,
         ge=0,
@@ -403,10 +442,14 @@ class Account(Model):
     carbon_market_g: float = Field(description="Market-based gCO2e.")
     cost_usd: float | None = Field(default=None, description="Electricity cost (USD).")
     home_cluster: str = Field(description="Cluster of the counterfactual.")
-    counterfactual_location_g: float = Field(
-        description="Location-based gCO2e of running at once in the home cluster."
+    counterfactual_location_g: float | None = Field(
+        default=None,
+        description="Location-based gCO2e of running at once in the home cluster (absent "
+        "when the home zone's signal history is missing: no saving is claimed then).",
     )
-    saved_location_g: float = Field(description="Counterfactual minus actual, location-based.")
+    saved_location_g: float | None = Field(
+        default=None, description="Counterfactual minus actual, location-based."
+    )
     carbon_source: str = Field(description="Where the intensities came from.")
     segments: list[Segment] = Field(default_factory=list, description="Run segments.")
 
@@ -458,6 +501,14 @@ def now_rfc3339(t: dt.datetime | None = None) -> str:
     return (t or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339(epoch: float, ms: bool = False) -> str:
+    """An epoch time as RFC 3339 UTC (``Z``), to the second or the millisecond."""
+    t = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    if ms:
+        return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class MemberJobState(Model):
     """What the operator observed of a member Job (from the member cluster's watch)."""
 
@@ -478,6 +529,7 @@ class MemberJobState(Model):
     completion_time: str | None = None
     resource_version: str = ""
     requests: Resources = Field(default_factory=Resources)
+    ttl_after_finished: int | None = None  # the template's ttlSecondsAfterFinished
 
     @property
     def finished(self) -> bool:

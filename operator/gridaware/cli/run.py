@@ -4,11 +4,49 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import time
 from pathlib import Path
 from typing import Any
 
+from gridaware.api.v1alpha1 import parse_time
+from gridaware.core.clock import GridClock
+from gridaware.handlers.runtime import OperatorConfig
+from gridaware.services.ports import Clock, Settings
 from gridaware.signals import factory
+
+
+def priority(text: str) -> int:
+    """A peering priority, or ``random``: one per process, so that identical HA replicas get
+    distinct priorities (Kopf pauses every replica whose priority equals another's)."""
+    if text == "random":
+        return secrets.randbelow(2**31 - 2) + 1
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an integer or 'random'") from None
+
+
+def config_from(args: argparse.Namespace) -> OperatorConfig:
+    wall = time.time()
+    start = parse_time(args.replay_start) if args.replay_start else wall
+    speedup = args.speedup
+    settings = Settings(
+        retry_delay=args.retry_delay,
+        probe_interval=args.probe_interval,
+        replan_wall_seconds=max(1.0, 60.0 / speedup),
+        startup_seconds=args.startup_seconds,
+    )
+    return OperatorConfig(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        feeds_config=factory.load_config(args.feeds_config),
+        clock=Clock(GridClock(wall, start, speedup)),
+        settings=settings,
+        metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
+        loop_interval=min(2.0, max(0.2, 60.0 / speedup / 10)),
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -17,27 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     import kopf  # noqa: PLC0415
 
     from gridaware.handlers import operator  # noqa: F401, PLC0415 - registers handlers
-    from gridaware.handlers.runtime import RUNTIME  # noqa: PLC0415
 
-    RUNTIME.kubeconfig = args.kubeconfig
-    RUNTIME.context = args.context
-    RUNTIME.feeds_config = factory.load_config(args.feeds_config)
-    RUNTIME.probe_interval = args.probe_interval
-    RUNTIME.retry_delay = args.retry_delay
-    RUNTIME.metrics_port = args.metrics_port
-    if args.replay_start or args.speedup != 1.0:
-        import datetime as dt  # noqa: PLC0415
-
-        from gridaware.core.clock import GridClock  # noqa: PLC0415
-
-        wall = time.time()
-        start = (
-            dt.datetime.fromisoformat(args.replay_start.replace("Z", "+00:00")).timestamp()
-            if args.replay_start
-            else wall
-        )
-        RUNTIME.clock = GridClock(wall, start, args.speedup)
-        RUNTIME.replan_wall_seconds = max(1.0, 60.0 / args.speedup)
+    config = config_from(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -51,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
             peering_name=args.peering,
             priority=args.priority,
             liveness_endpoint=args.liveness,
+            memo=kopf.Memo(config=config),
         )
     )
     return 0
@@ -98,8 +118,24 @@ def add(sub: Any) -> None:
         default=0,
         help="serve Prometheus metrics on this port (default: off)",
     )
+    run.add_argument(
+        "--metrics-address",
+        default="0.0.0.0",  # noqa: S104 - a pod serves metrics on its own IP
+        help="address the metrics endpoint binds (default: 0.0.0.0; 127.0.0.1 for local use)",
+    )
+    run.add_argument(
+        "--startup-seconds",
+        type=float,
+        default=120.0,
+        help="grid seconds a job needs to start; a deadline keeps them free (default: 120)",
+    )
     run.add_argument("--peering", help="Kopf peering object for HA (one replica active)")
-    run.add_argument("--priority", type=int, default=0, help="peering priority")
+    run.add_argument(
+        "--priority",
+        type=priority,
+        default=0,
+        help="peering priority (an integer, or 'random' for HA replicas of one Deployment)",
+    )
     run.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)

@@ -26,6 +26,7 @@ class Series:
 
     hour0: float
     values: npt.NDArray[np.float64]
+    kind: str | None = None  # "average" or "marginal" (carbon only)
 
     def mean_over(self, start: float, end: float) -> float:
         """Time-weighted mean over [start, end); edges clipped to the covered hours."""
@@ -50,6 +51,7 @@ class RunSegment:
     carbon: Series
     price_usd: Series | None
     contracts: tuple[GreenContract, ...] = ()
+    carbon_source: str = ""
 
 
 def _stamp(t: float) -> str:
@@ -58,10 +60,27 @@ def _stamp(t: float) -> str:
     return now_rfc3339(dt.datetime.fromtimestamp(t, tz=dt.UTC))
 
 
+class MixedKindsError(ValueError):
+    """Marginal and average intensities cannot be booked in one account."""
+
+
 def account(
-    segments: list[RunSegment], power_kw: float, home: str, counterfactual: RunSegment, source: str
+    segments: list[RunSegment],
+    power_kw: float,
+    home: str,
+    counterfactual: RunSegment | None,
+    source: str,
 ) -> Account:
-    """The account of a finished job (``counterfactual`` spans the same duration)."""
+    """The account of a finished job (``counterfactual`` spans the same duration; None when
+    the home zone's history is missing: then no saving is claimed)."""
+    kinds = {s.carbon.kind for s in segments if s.carbon.kind}
+    if counterfactual is not None and counterfactual.carbon.kind:
+        kinds.add(counterfactual.carbon.kind)
+    if len(kinds) > 1:
+        raise MixedKindsError(
+            "the run's carbon intensities are of different kinds (average and marginal); "
+            "configure one kind per fleet to book an account"
+        )
     out: list[Segment] = []
     loc = mkt = energy = 0.0
     cost: float | None = 0.0
@@ -99,7 +118,9 @@ def account(
         loc, mkt, energy = loc + g_loc, mkt + g_mkt, energy + kwh
     cf = counterfactual
     cf_g = (
-        power_kw
+        None
+        if cf is None
+        else power_kw
         * cf.pue
         * max(0.0, cf.end - cf.start)
         / HOUR
@@ -111,8 +132,8 @@ def account(
         carbon_market_g=round(mkt, 3),
         cost_usd=None if cost is None else round(cost, 6),
         home_cluster=home,
-        counterfactual_location_g=round(cf_g, 3),
-        saved_location_g=round(cf_g - loc, 3),
+        counterfactual_location_g=None if cf_g is None else round(cf_g, 3),
+        saved_location_g=None if cf_g is None else round(cf_g - loc, 3),
         carbon_source=source,
         segments=out,
     )

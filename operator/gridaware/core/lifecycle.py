@@ -13,6 +13,7 @@ from gridaware.api.v1alpha1 import (
     MemberJobRef,
     MemberJobState,
     PlacementRecord,
+    RunRecord,
 )
 from gridaware.core.placement import ClusterSnapshot
 
@@ -69,10 +70,10 @@ def mirror(
     status: GridAwareJobStatus, member: MemberJobState, generation: int | None, now: str
 ) -> GridAwareJobStatus:
     """The status after observing ``member`` (the Job this GridAwareJob owns)."""
-    if status.phase in TERMINAL:
+    if status.phase in TERMINAL or not owns(status, member):
         return status
     s = status.model_copy(deep=True)
-    if s.member_job is not None and member.uid and s.member_job.uid != member.uid:
+    if s.member_job is not None and s.member_job.uid is None:
         s.member_job = s.member_job.model_copy(update={"uid": member.uid})
     where = f"{member.namespace}/{member.name} in {member.cluster}"
     if member.complete:
@@ -121,15 +122,28 @@ def mirror(
     return s
 
 
+def owns(status: GridAwareJobStatus, member: MemberJobState) -> bool:
+    """Whether ``member`` is the Job that ``status`` refers to: the same cluster, and the same
+    uid once it is known (a same-name Job of someone else never takes a job over)."""
+    ref = status.member_job
+    if ref is None or ref.cluster != member.cluster:
+        return False
+    return ref.uid is None or ref.uid == member.uid
+
+
 def patch(old: dict[str, Any] | None, new: GridAwareJobStatus) -> dict[str, Any] | None:
-    """A merge patch for ``status`` turning ``old`` into ``new``, or None if nothing changed."""
+    """A merge patch for ``status`` turning ``old`` into ``new`` (removed fields become null),
+    or None if nothing changed."""
     target = new.model_dump(by_alias=True, exclude_none=True, mode="json")
     old = old or {}
-    diff: dict[str, Any] = {}
-    for key, value in target.items():
-        if old.get(key) != value:
-            diff[key] = value
+    diff: dict[str, Any] = {k: v for k, v in target.items() if old.get(k) != v}
+    diff |= {k: None for k, v in old.items() if k not in target and v is not None}
     return diff or None
+
+
+def merged(raw: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` after the merge patch ``diff``."""
+    return {k: v for k, v in {**raw, **diff}.items() if v is not None}
 
 
 def placed(
@@ -187,3 +201,118 @@ def deferred(
         s.conditions, "Scheduled", "False", "Deferred", message, generation, now
     )
     return s
+
+
+def unplaced(
+    s: GridAwareJobStatus, reason: str, message: str, generation: int | None, now: str
+) -> GridAwareJobStatus:
+    """Back to Pending after the member Job could not be created (it will be placed again)."""
+    s = s.model_copy(deep=True)
+    s.phase = "Pending"
+    s.member_job = None
+    s.cluster = s.region = s.zone = None
+    s.conditions = set_condition(
+        s.conditions, "Scheduled", "False", reason, message, generation, now
+    )
+    return s
+
+
+def lost(s: GridAwareJobStatus, started: str | None, now: str, message: str) -> GridAwareJobStatus:
+    """The member Job disappeared outside gridaware before it finished: record the run it had
+    (for the account) and go back to Pending, so the job is placed again, never lost."""
+    ref = s.member_job
+    s = unplaced(s, "MemberJobLost", message, None, now)
+    if ref is not None and started:
+        s.run_segments = [*s.run_segments, RunRecord(cluster=ref.cluster, start=started, end=now)]
+    s.start_time = None
+    s.conditions = set_condition(
+        s.conditions, "Running", "False", "MemberJobLost", message, None, now
+    )
+    return s
+
+
+def invalid(
+    s: GridAwareJobStatus, message: str, generation: int | None, now: str
+) -> GridAwareJobStatus:
+    s = s.model_copy(deep=True)
+    s.phase = s.phase or "Pending"
+    s.conditions = set_condition(
+        s.conditions, "Scheduled", "False", "InvalidSpec", message, generation, now
+    )
+    return s
+
+
+def waiting(
+    s: GridAwareJobStatus,
+    reason: str,
+    message: str,
+    record: PlacementRecord,
+    generation: int | None,
+    history_limit: int,
+    now: str,
+) -> GridAwareJobStatus:
+    """Pending with the reason no cluster can take the job now (a new record per reason)."""
+    s = s.model_copy(deep=True)
+    s.phase = "Pending"
+    old = condition(s, "Scheduled")
+    s.conditions = set_condition(
+        s.conditions, "Scheduled", "False", reason, message, generation, now
+    )
+    if old is None or old.reason != reason:
+        s.placements = [*s.placements, record][-history_limit:]
+    return s
+
+
+def reachability(
+    s: GridAwareJobStatus, cluster: str, ok: bool, message: str, now: str
+) -> GridAwareJobStatus:
+    s = s.model_copy(deep=True)
+    s.conditions = set_condition(
+        s.conditions,
+        "ClusterReachable",
+        "True" if ok else "False",
+        "ClusterReachable" if ok else "ClusterUnreachable",
+        f"cluster {cluster}: {message}",
+        None,
+        now,
+    )
+    return s
+
+
+def spec_refused(
+    s: GridAwareJobStatus, message: str, generation: int | None, now: str
+) -> GridAwareJobStatus:
+    s = s.model_copy(deep=True)
+    s.conditions = set_condition(
+        s.conditions, "SpecApplied", "False", "SpecChangeRefused", message, generation, now
+    )
+    return s
+
+
+def adopted(
+    s: GridAwareJobStatus,
+    member: MemberJobState,
+    region: str | None,
+    zone: str | None,
+    generation: int | None,
+    now: str,
+) -> GridAwareJobStatus:
+    """The member Job exists but the status lost track of it (crash between create and
+    status write): record it instead of creating a second copy."""
+    s = s.model_copy(deep=True)
+    s.phase = s.phase if s.phase not in (None, "Pending") else "Scheduled"
+    s.cluster, s.region, s.zone = member.cluster, region, zone
+    s.member_job = MemberJobRef(
+        cluster=member.cluster, namespace=member.namespace, name=member.name, uid=member.uid
+    )
+    s.observed_generation = generation
+    s.conditions = set_condition(
+        s.conditions,
+        "Scheduled",
+        "True",
+        "Adopted",
+        f"found the member Job in {member.cluster} after a restart",
+        generation,
+        now,
+    )
+    return mirror(s, member, generation, now)

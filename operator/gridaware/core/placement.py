@@ -10,7 +10,7 @@ candidate is returned with its score or the reason it was excluded, which is wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from gridaware.api.v1alpha1 import CandidateScore, Objective, Placement, Resources
@@ -42,6 +42,8 @@ class ClusterSnapshot:
     price_usd: float | None = None
     pue: float = 1.0
     stale: bool = False
+    carbon_kind: str | None = None  # "average" or "marginal": never compared with each other
+    blocked: str | None = None  # why this job cannot go there at all (e.g. a name conflict)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def _exclusion(job: JobRequest, c: ClusterSnapshot) -> tuple[str, Wait] | None:
         return "labels do not match placement.clusterSelector", Wait.NO_ELIGIBLE
     if c.zone in p.excluded_zones:
         return f"zone {c.zone} is in placement.excludedZones", Wait.NO_ELIGIBLE
+    if c.blocked is not None:
+        return c.blocked, Wait.NO_ELIGIBLE
     if not c.allocatable.fits(job.requests):
         return "the job needs more than the cluster has in total", Wait.NO_ELIGIBLE
     if not c.reachable:
@@ -108,14 +112,36 @@ def could_run_later(job: JobRequest, c: ClusterSnapshot) -> bool:
 _WAIT_ORDER = [Wait.CEILING, Wait.CAPACITY, Wait.NO_SIGNAL, Wait.UNREACHABLE, Wait.NO_ELIGIBLE]
 
 
-def decide(job: JobRequest, clusters: list[ClusterSnapshot]) -> Decision:
-    """The best eligible cluster, or None with the most actionable reason to wait."""
+def _comparable_kind(clusters: list[ClusterSnapshot]) -> str | None:
+    """The carbon kind decisions compare: average when any cluster has it (marginal and
+    average intensities measure different things and are never ranked against each other)."""
+    kinds = {c.carbon_kind for c in clusters if c.carbon is not None and c.carbon_kind}
+    if len(kinds) <= 1:
+        return None
+    return "average"
+
+
+# Signals and the ceiling are what a deadline overrides: at the latest start the job runs in
+# any cluster that is allowed, reachable and has room, even without a signal.
+_DEADLINE_OVERRIDES = (Wait.NO_SIGNAL, Wait.CEILING)
+
+
+def decide(job: JobRequest, clusters: list[ClusterSnapshot], must_start: bool = False) -> Decision:
+    """The best eligible cluster, or None with the most actionable reason to wait. With
+    ``must_start`` (the deadline leaves no more slack) missing signals and the carbon ceiling
+    no longer hold the job back."""
     candidates: list[CandidateScore] = []
     eligible: list[tuple[float, str, ClusterSnapshot]] = []
     waits: list[Wait] = []
+    kind = _comparable_kind(clusters)
     for c in sorted(clusters, key=lambda c: c.name):
+        if kind is not None and c.carbon_kind not in (None, kind):
+            c = replace(c, carbon=None)  # noqa: PLW2901 - a marginal value is not comparable
         s = score(job.objective, c.carbon, c.price_usd, c.pue)
         excluded = _exclusion(job, c)
+        if must_start and excluded is not None and excluded[1] in _DEADLINE_OVERRIDES:
+            excluded = None
+            s = float("inf") if s is None else s
         candidates.append(
             CandidateScore(
                 cluster=c.name,
@@ -124,7 +150,7 @@ def decide(job: JobRequest, clusters: list[ClusterSnapshot]) -> Decision:
                 reason=excluded[0] if excluded else ("signals are stale" if c.stale else ""),
                 carbon=None if c.carbon is None else round(c.carbon, 1),
                 price=None if c.price_usd is None else round(c.price_usd, 2),
-                score=None if s is None else round(s, 4),
+                score=None if s is None or s == float("inf") else round(s, 4),
             )
         )
         if excluded is None and s is not None:
@@ -138,15 +164,20 @@ def decide(job: JobRequest, clusters: list[ClusterSnapshot]) -> Decision:
         detail = "; ".join(f"{c.cluster}: {c.reason}" for c in candidates)
         return Decision(None, f"no cluster can take the job now ({detail})", candidates, wait)
     eligible.sort(key=lambda e: (e[0], e[1]))
+    return Decision(eligible[0][2], _reason(job, eligible), candidates)
+
+
+def _reason(job: JobRequest, eligible: list[tuple[float, str, ClusterSnapshot]]) -> str:
     best_score, _, best = eligible[0]
     what = []
     if best.carbon is not None:
         what.append(f"{best.carbon:.0f} gCO2e/kWh")
     if best.price_usd is not None and job.objective.price_weight > 0:
         what.append(f"{best.price_usd:.0f} USD/MWh")
-    reason = f"lowest score {best_score:.3f} ({', '.join(what)}, PUE {best.pue:g})"
-    if len(eligible) > 1:
-        reason += f"; next {eligible[1][1]} at {eligible[1][0]:.3f}"
+    if best_score == float("inf"):
+        reason = "the deadline leaves no more slack: started without a usable signal"
     else:
-        reason += "; the only eligible cluster"
-    return Decision(best, reason, candidates)
+        reason = f"lowest score {best_score:.3f} ({', '.join(what)}, PUE {best.pue:g})"
+    if len(eligible) > 1:
+        return reason + f"; next {eligible[1][1]} at {eligible[1][0]:.3f}"
+    return reason + "; the only eligible cluster"

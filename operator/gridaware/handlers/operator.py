@@ -1,4 +1,5 @@
-"""Operator wiring: Kopf settings, login to the hub, and the start-up of shared state.
+"""Operator wiring: Kopf settings, login to the hub, and the services built once at start-up
+(kept in Kopf's memo) with the background loop.
 
 Importing this module registers every handler (clusters, jobs) with Kopf's default registry.
 """
@@ -6,19 +7,21 @@ Importing this module registers every handler (clusters, jobs) with Kopf's defau
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import kopf
 
-from gridaware.handlers import clusters, jobs, metrics, migrations  # noqa: F401 - handlers
-from gridaware.handlers.registry import REGISTRY
-from gridaware.handlers.runtime import RUNTIME
+from gridaware.handlers import clusters, jobs  # noqa: F401 - registers the handlers
+from gridaware.handlers.runtime import OperatorConfig
 from gridaware.k8s import clients
+from gridaware.k8s.gateway import EventRecorder, HubApi
+from gridaware.services import operator
 from gridaware.signals import factory
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gridaware.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="gridaware.dev", key="last-handled-configuration"
@@ -29,18 +32,32 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     settings.batching.batch_window = 0.02  # react to each change at once, not in 100 ms batches
-    REGISTRY.hub_client = clients.client_for(
-        clients.hub_configuration(RUNTIME.kubeconfig, RUNTIME.context)
+    config: OperatorConfig = memo.config
+    client = clients.client_for(clients.hub_configuration(config.kubeconfig, config.context))
+    grid_now = config.clock.grid_now
+    services = operator.build(
+        HubApi(client),
+        EventRecorder(client),
+        factory.build(config.feeds_config, clock=grid_now),
+        config.clock,
+        config.settings,
     )
-    if RUNTIME.feeds is None:
-        RUNTIME.feeds = factory.build(RUNTIME.feeds_config, clock=RUNTIME.grid_now)
-    if RUNTIME.metrics_port:
-        metrics.serve(RUNTIME.metrics_port)
+    if config.metrics_port:
+        services.metrics.serve(config.metrics_port, config.metrics_address)
+    memo.services = services
+    memo.stopped = threading.Event()
+    threading.Thread(
+        target=services.loop, args=(memo.stopped, config.loop_interval), daemon=True, name="loop"
+    ).start()
+
+
+@kopf.on.cleanup()
+def stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.stopped.set()
 
 
 @kopf.on.login()
-def login(**_: Any) -> kopf.ConnectionInfo:
-    params = clients.connection_params(
-        clients.hub_configuration(RUNTIME.kubeconfig, RUNTIME.context)
-    )
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    config: OperatorConfig = memo.config
+    params = clients.connection_params(clients.hub_configuration(config.kubeconfig, config.context))
     return kopf.ConnectionInfo(**{k: v for k, v in params.items() if v is not None})

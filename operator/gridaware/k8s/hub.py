@@ -7,10 +7,7 @@ handler context (member watch threads, the CLI, tests) with the plain client.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
-import queue
-import threading
 from typing import Any
 
 import kubernetes.client
@@ -18,7 +15,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from gridaware.api.v1alpha1 import GROUP, VERSION
-from gridaware.k8s.clients import DEFAULT_TIMEOUT, FAILURES
+from gridaware.k8s.clients import DEFAULT_TIMEOUT
 
 
 class SecretError(RuntimeError):
@@ -27,7 +24,8 @@ class SecretError(RuntimeError):
 
 def read_kubeconfig_secret(
     client: kubernetes.client.ApiClient, namespace: str, name: str, key: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
+    """The kubeconfig in the Secret and the Secret's resourceVersion."""
     try:
         secret = kubernetes.client.CoreV1Api(client).read_namespaced_secret(
             name, namespace, _request_timeout=DEFAULT_TIMEOUT
@@ -47,7 +45,22 @@ def read_kubeconfig_secret(
         ) from None
     if not isinstance(config, dict) or not config.get("clusters"):
         raise SecretError(f"Secret {namespace}/{name} key '{key}' is not a kubeconfig")
-    return config
+    return config, str((secret.metadata.resource_version if secret.metadata else "") or "")
+
+
+def secret_version(client: kubernetes.client.ApiClient, namespace: str, name: str) -> str:
+    """The Secret's resourceVersion (metadata only), to notice rotated credentials."""
+    try:
+        meta = (
+            kubernetes.client.CoreV1Api(client)
+            .read_namespaced_secret(name, namespace, _request_timeout=DEFAULT_TIMEOUT)
+            .metadata
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            raise SecretError(f"Secret {namespace}/{name} does not exist") from None
+        raise
+    return str((meta.resource_version if meta else "") or "")
 
 
 def _custom(client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
@@ -108,15 +121,10 @@ def list_clusters(client: kubernetes.client.ApiClient) -> list[dict[str, Any]]:
     return _items(out)
 
 
-def post_event(
-    client: kubernetes.client.ApiClient,
-    obj: dict[str, Any],
-    type_: str,
-    reason: str,
-    message: str,
-    component: str = "gridaware",
-) -> None:
-    """An Event about ``obj`` (a GridAwareJob or GridCluster body); best effort."""
+def event_body(
+    obj: dict[str, Any], type_: str, reason: str, message: str, component: str = "gridaware"
+) -> tuple[str, kubernetes.client.CoreV1Event]:
+    """(namespace, Event) about ``obj`` (a GridAwareJob or GridCluster body)."""
     meta = obj.get("metadata", {})
     namespace = meta.get("namespace") or "default"
     now = dt.datetime.now(dt.UTC)
@@ -141,39 +149,4 @@ def post_event(
             "reportingInstance": component,
         }
     )
-    _RECORDER.submit(client, namespace, event)
-
-
-class _Recorder:
-    """Posts Events from a background thread, like client-go's event broadcaster: handlers
-    never wait for them, and under a burst the queue is bounded (the oldest are dropped;
-    the status carries the same information)."""
-
-    def __init__(self, limit: int = 2000) -> None:
-        self._queue: queue.Queue[tuple[Any, str, Any]] = queue.Queue(maxsize=limit)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, client: Any, namespace: str, event: Any) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="events", daemon=True)
-                self._thread.start()
-        while True:
-            try:
-                self._queue.put_nowait((client, namespace, event))
-                return
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get_nowait()
-
-    def _run(self) -> None:
-        while True:
-            client, namespace, event = self._queue.get()
-            with contextlib.suppress(*FAILURES):
-                kubernetes.client.CoreV1Api(client).create_namespaced_event(
-                    namespace, event, _request_timeout=DEFAULT_TIMEOUT
-                )
-
-
-_RECORDER = _Recorder()
+    return namespace, event

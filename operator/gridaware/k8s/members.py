@@ -17,7 +17,9 @@ from kubernetes.client.exceptions import ApiException
 from gridaware.api.v1alpha1 import (
     CLUSTER_LABEL,
     JOB_LABEL,
+    OWNER_ANNOTATION,
     OWNER_UID_ANNOTATION,
+    TTL_ANNOTATION,
     MemberJobState,
     Resources,
     job_label_value,
@@ -25,7 +27,6 @@ from gridaware.api.v1alpha1 import (
 from gridaware.core import quantity
 from gridaware.k8s.clients import DEFAULT_TIMEOUT
 
-OWNER_ANNOTATION = "gridaware.dev/owner"
 _SERIALIZER = kubernetes.client.ApiClient()
 
 
@@ -50,6 +51,10 @@ def job_manifest(
         if not container["env"]:
             del container["env"]
     label = job_label_value(namespace, name)
+    annotations = {OWNER_UID_ANNOTATION: owner_uid, OWNER_ANNOTATION: f"{namespace}/{name}"}
+    ttl = spec.pop("ttlSecondsAfterFinished", None)
+    if ttl is not None:  # gridaware deletes it once the outcome is recorded on the hub
+        annotations[TTL_ANNOTATION] = str(int(ttl))
     pod_meta = spec.setdefault("template", {}).setdefault("metadata", {})
     pod_meta.setdefault("labels", {})[JOB_LABEL] = label
     return {
@@ -63,10 +68,7 @@ def job_manifest(
                 CLUSTER_LABEL: cluster,
                 "app.kubernetes.io/managed-by": "gridaware",
             },
-            "annotations": {
-                OWNER_UID_ANNOTATION: owner_uid,
-                OWNER_ANNOTATION: f"{namespace}/{name}",
-            },
+            "annotations": annotations,
         },
         "spec": spec,
     }
@@ -110,7 +112,15 @@ def state_of(cluster: str, job: kubernetes.client.V1Job) -> MemberJobState:
         completion_time=_iso(status.completion_time),
         resource_version=meta.resource_version or "",
         requests=quantity.job_requests(_to_wire(job.spec) if job.spec else {})[0],
+        ttl_after_finished=_int(annotations.get(TTL_ANNOTATION)),
     )
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
 
 
 def create_job(client: kubernetes.client.ApiClient, manifest: dict[str, Any]) -> tuple[str, bool]:
@@ -226,14 +236,15 @@ def capacity(client: kubernetes.client.ApiClient) -> tuple[Resources, Resources]
             )
         )
     requested = Resources()
+    # gridaware's own pods are accounted from their Jobs: list only the others
     pods = core.list_pod_for_all_namespaces(
-        field_selector="status.phase!=Succeeded,status.phase!=Failed", _request_timeout=(3.0, 60.0)
+        field_selector="status.phase!=Succeeded,status.phase!=Failed",
+        label_selector=f"!{JOB_LABEL}",
+        _request_timeout=(3.0, 60.0),
     )
     for pod in pods.items:
         if pod.spec is None or not pod.spec.node_name:
             continue
-        if JOB_LABEL in ((pod.metadata.labels if pod.metadata else None) or {}):
-            continue  # gridaware's own pods are accounted from their Jobs
         requested = requested.plus(quantity.pod_requests(_to_wire(pod.spec)))
     return allocatable, requested
 

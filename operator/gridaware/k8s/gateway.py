@@ -1,0 +1,194 @@
+"""The operator's doors to Kubernetes: the hub (statuses, Events, kubeconfig Secrets) and each
+member cluster (Jobs, pods, capacity), as objects whose methods raise domain errors.
+
+Services above this layer never see an ``ApiException`` or an HTTP status code: a refusal
+is ``RejectedError`` (with the API server's message), a same-name object that is not ours is
+``ConflictError``, a missing one ``NotFoundError``, a refused credential ``UnauthorizedError``
+and no answer ``UnavailableError``. The in-memory doubles in the tests raise the same errors,
+so a scenario behaves alike in a table-driven test and on the lab.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+import kubernetes.client
+from kubernetes.client.exceptions import ApiException
+
+from gridaware.api.v1alpha1 import MemberJobState, Resources
+from gridaware.k8s import clients, hub, members
+from gridaware.k8s.clients import FAILURES, NETWORK_ERRORS
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class GatewayError(RuntimeError):
+    """A Kubernetes call did not do what was asked; subclasses say why."""
+
+
+class UnavailableError(GatewayError):
+    """The API server did not answer (network, timeout, 5xx)."""
+
+
+class UnauthorizedError(GatewayError):
+    """The credential was refused (401) or lacks a permission (403)."""
+
+
+class NotFoundError(GatewayError):
+    """The object does not exist."""
+
+
+class ConflictError(GatewayError):
+    """An object of that name exists and is not ours."""
+
+
+class RejectedError(GatewayError):
+    """The API server refused the object as invalid (400/422); the message says why."""
+
+
+class ExpiredError(GatewayError):
+    """A watch's resourceVersion is too old: list again."""
+
+
+def _convert(exc: BaseException) -> GatewayError:
+    if isinstance(exc, ApiException):
+        status = exc.status or 0
+        if status in (401, 403):
+            return UnauthorizedError(f"{status} {exc.reason}")
+        if status == 404:
+            return NotFoundError(str(exc.reason))
+        if status == 409:
+            return ConflictError(str(exc.reason))
+        if status == 410:
+            return ExpiredError(str(exc.reason))
+        refused = clients.rejection(exc)
+        if refused is not None:
+            return RejectedError(refused)
+        return UnavailableError(f"{status} {exc.reason}")
+    if isinstance(exc, ValueError):
+        return ConflictError(str(exc))
+    return UnavailableError(f"{exc.__class__.__name__}: {str(exc)[:200]}")
+
+
+def _call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    try:
+        return fn(*args, **kwargs)
+    except (*FAILURES, ValueError) as exc:
+        raise _convert(exc) from exc
+
+
+class MemberApi:
+    """One member cluster, reached with the kubeconfig of its GridCluster's Secret."""
+
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.client = client
+
+    def server_version(self) -> str:
+        return _call(clients.server_version, self.client)
+
+    def capacity(self) -> tuple[Resources, Resources]:
+        return _call(members.capacity, self.client)
+
+    def create_job(self, manifest: dict[str, Any]) -> str:
+        """Create the member Job (namespace on demand); its uid. An existing Job of the same
+        owner is returned as is; one of another owner raises ``ConflictError``."""
+        uid, _created = _call(members.create_job, self.client, manifest)
+        return uid
+
+    def delete_job(self, namespace: str, name: str, grace_seconds: int | None = None) -> bool:
+        return _call(members.delete_job, self.client, namespace, name, grace_seconds)
+
+    def remaining_pods(self, namespace: str, job_label: str) -> int:
+        return _call(members.remaining_pods, self.client, namespace, job_label)
+
+    def list_jobs(self, cluster: str) -> tuple[list[MemberJobState], str]:
+        return _call(members.list_jobs, self.client, cluster)
+
+    def watch_jobs(
+        self, cluster: str, resource_version: str, seconds: int
+    ) -> Iterator[tuple[str, MemberJobState]]:
+        try:
+            yield from members.watch_jobs(self.client, cluster, resource_version, seconds)
+        except (*FAILURES, ValueError) as exc:
+            raise _convert(exc) from exc
+
+
+class HubApi:
+    """The hub: GridAwareJob and GridCluster statuses and the members' kubeconfig Secrets."""
+
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.client = client
+
+    def patch_job_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        _call(hub.patch_job_status, self.client, namespace, name, patch)
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return _call(hub.get_job, self.client, namespace, name)
+
+    def patch_cluster_status(self, name: str, status: dict[str, Any]) -> None:
+        _call(hub.patch_cluster_status, self.client, name, status)
+
+    def connect_member(self, namespace: str, name: str, key: str) -> tuple[MemberApi, str]:
+        """A client for the member from its kubeconfig Secret, and the Secret's
+        resourceVersion (a changed one means rotated credentials)."""
+        config, version = _call(hub.read_kubeconfig_secret, self.client, namespace, name, key)
+        return MemberApi(clients.from_kubeconfig(config)), version
+
+    def secret_version(self, namespace: str, name: str) -> str:
+        return _call(hub.secret_version, self.client, namespace, name)
+
+
+class EventRecorder:
+    """Posts Events from a background thread, like client-go's event broadcaster: services
+    never wait for them, and under a burst the queue is bounded (the oldest are dropped; the
+    status carries the same information)."""
+
+    def __init__(self, client: kubernetes.client.ApiClient, limit: int = 2000) -> None:
+        self._client = client
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=limit)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def post(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """An Event about ``obj`` (a body or ``{apiVersion, kind, metadata}``)."""
+        namespace, event = hub.event_body(obj, type_, reason, message)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+                self._thread.start()
+        while True:
+            try:
+                self._queue.put_nowait((namespace, event))
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+
+    def _run(self) -> None:
+        api = kubernetes.client.CoreV1Api(self._client)
+        while True:
+            namespace, event = self._queue.get()
+            with contextlib.suppress(*FAILURES):
+                api.create_namespaced_event(
+                    namespace, event, _request_timeout=clients.DEFAULT_TIMEOUT
+                )
+
+
+__all__ = [
+    "NETWORK_ERRORS",
+    "ConflictError",
+    "EventRecorder",
+    "ExpiredError",
+    "GatewayError",
+    "HubApi",
+    "MemberApi",
+    "NotFoundError",
+    "RejectedError",
+    "UnauthorizedError",
+    "UnavailableError",
+]

@@ -1,0 +1,156 @@
+"""Writing a finished job's carbon and cost account: gather its run segments, the signal
+history of their zones and of the home cluster's, compute with ``core.accounting``, write the
+status once and count it in the metrics. Failed jobs get an account too: their energy was
+drawn all the same."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from gridaware.api.signals import Signal
+from gridaware.api.v1alpha1 import GridAwareJobSpec, GridAwareJobStatus, MemberJobState, parse_time
+from gridaware.core import accounting, money, quantity
+from gridaware.services.cache import Cache, Member
+from gridaware.services.metrics import Metrics
+from gridaware.services.ports import Clock, Settings, SignalsPort
+from gridaware.services.statuses import JobRecord, Statuses
+from gridaware.signals.errors import SignalError
+
+log = logging.getLogger("gridaware.accounts")
+HOUR = 3600
+
+
+class AccountService:
+    def __init__(
+        self,
+        cache: Cache,
+        statuses: Statuses,
+        feeds: SignalsPort | None,
+        clock: Clock,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self.cache = cache
+        self.statuses = statuses
+        self.feeds = feeds
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+
+    def record(self, rec: JobRecord, state: MemberJobState, member: Member) -> None:
+        """Compute and store the account of a finished job, once."""
+        status, spec = rec.status, rec.spec
+        if status.account is not None or spec is None or not state.start_time:
+            return
+        end_stamp = state.completion_time or status.completion_time
+        if not end_stamp:
+            return
+        grid = self.clock.grid_clock.grid
+        start, end = grid(parse_time(state.start_time)), grid(parse_time(end_stamp))
+        kw = self._power_kw(spec)
+        segment = self._segment(member, start, end)
+        if segment is None:
+            log.warning(
+                "no carbon history for %s: %s stays without an account", member.name, rec.key
+            )
+            return
+        earlier = [s for s in self._earlier_segments(status) if s is not None]
+        home = self.cache.member(self._home(status, spec, member.name)) or member
+        ran = (end - start) + sum(s.end - s.start for s in earlier)
+        created = grid(parse_time(rec.created)) if rec.created else start
+        earliest = created
+        if spec.schedule is not None and spec.schedule.earliest_start:
+            earliest = max(created, parse_time(spec.schedule.earliest_start))
+        counterfactual = self._segment(home, earliest, earliest + ran, with_price=False)
+        try:
+            acct = accounting.account(
+                [*earlier, segment], kw, home.name, counterfactual, segment.carbon_source
+            )
+        except accounting.MixedKindsError as exc:
+            log.warning("%s stays without an account: %s", rec.key, exc)
+            return
+        if self.statuses.update(rec, lambda s: s.model_copy(update={"account": acct})):
+            self.metrics.carbon.labels("location", member.name).inc(acct.carbon_location_g)
+            self.metrics.carbon.labels("market", member.name).inc(acct.carbon_market_g)
+            if acct.saved_location_g is not None:
+                self.metrics.carbon_saved.labels("location").inc(max(0.0, acct.saved_location_g))
+            if acct.cost_usd is not None:
+                self.metrics.cost.labels("USD", member.name).inc(max(0.0, acct.cost_usd))
+
+    @staticmethod
+    def _power_kw(spec: GridAwareJobSpec) -> float:
+        total, replicas = quantity.job_requests(spec.template)
+        e = spec.energy
+        return accounting.power_kw(
+            e.watts_per_replica, e.watts_per_cpu, e.watts_per_gpu, total.cpu, total.gpu, replicas
+        )
+
+    def _segment(
+        self, m: Member, start: float, end: float, with_price: bool = True
+    ) -> accounting.RunSegment | None:
+        carbon, source = self._series(m.spec.grid_zone, Signal.CARBON, start, end)
+        if carbon is None:
+            return None
+        price = None
+        if with_price:
+            price, _ = self._series(m.spec.price_zone or m.spec.grid_zone, Signal.PRICE, start, end)
+        return accounting.RunSegment(
+            m.name,
+            m.spec.grid_zone,
+            start,
+            end,
+            m.spec.pue,
+            carbon,
+            price,
+            tuple(m.spec.green_contracts),
+            source,
+        )
+
+    def _series(
+        self, zone: str, signal: Signal, start: float, end: float
+    ) -> tuple[accounting.Series | None, str]:
+        if self.feeds is None:
+            return None, "none"
+        hour0 = start // HOUR * HOUR
+        hours = max(1, int(np.ceil((end - hour0) / HOUR)))
+        back = int((self.clock.grid_now() - hour0) // HOUR) + 2
+        try:
+            series = self.feeds.history(zone, signal, max(self.settings.history_hours, back))
+        except SignalError as exc:
+            log.info("no %s history for %s: %s", signal.value, zone, exc)
+            return None, "none"
+        values = series.hourly(int(hour0), hours)
+        if signal is Signal.PRICE:
+            try:
+                values = values * money.to_usd_per_mwh(1.0, series.unit)
+            except KeyError:
+                return None, series.source
+        ok = np.isfinite(values)
+        if not ok.any():
+            return None, series.source
+        values = np.where(ok, values, np.interp(np.arange(hours), np.flatnonzero(ok), values[ok]))
+        return accounting.Series(hour0, values, series.kind.value if series.kind else None), (
+            series.source
+        )
+
+    def _earlier_segments(self, status: GridAwareJobStatus) -> list[accounting.RunSegment | None]:
+        """Segments left behind by migrations and lost Jobs, in grid time."""
+        grid = self.clock.grid_clock.grid
+        out = []
+        for r in status.run_segments:
+            m = self.cache.member(r.cluster)
+            if m is not None:
+                out.append(self._segment(m, grid(parse_time(r.start)), grid(parse_time(r.end))))
+        return out
+
+    @staticmethod
+    def _home(status: GridAwareJobStatus, spec: GridAwareJobSpec, fallback: str) -> str:
+        if spec.placement.home_cluster:
+            return spec.placement.home_cluster
+        for record in status.placements:
+            eligible = sorted(c.cluster for c in record.candidates if c.eligible)
+            if eligible:
+                return eligible[0]
+        return fallback

@@ -1,0 +1,69 @@
+"""The services of one running operator, built once at start-up and kept in Kopf's memo, and
+the one background loop that advances migrations and re-places jobs whose member Job was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from gridaware.services.accounts import AccountService
+from gridaware.services.cache import Cache
+from gridaware.services.members import MemberAgent
+from gridaware.services.metrics import Metrics
+from gridaware.services.migration import MigrationService
+from gridaware.services.placement import PlacementService, place_again
+from gridaware.services.ports import Clock, EventsPort, HubPort, Settings, SignalsPort
+from gridaware.services.statuses import Statuses
+
+log = logging.getLogger("gridaware.operator")
+
+
+@dataclass
+class Services:
+    cache: Cache
+    statuses: Statuses
+    placement: PlacementService
+    migration: MigrationService
+    accounts: AccountService
+    members: MemberAgent
+    metrics: Metrics
+    clock: Clock
+    settings: Settings
+
+    def tick(self) -> None:
+        """One round of the background loop."""
+        self.migration.tick()
+        now = self.clock.wall()
+        for rec in self.statuses.records():
+            if rec.requeued:
+                place_again(self.placement, rec, now)
+
+    def loop(self, stopped: threading.Event, interval: float) -> None:
+        while not stopped.wait(interval):
+            try:
+                self.tick()
+            except Exception:  # the loop must outlive any one job's surprise
+                log.exception("background round failed")
+
+
+def build(
+    hub: HubPort,
+    events: EventsPort,
+    feeds: SignalsPort | None,
+    clock: Clock,
+    settings: Settings,
+    metrics: Metrics | None = None,
+) -> Services:
+    metrics = metrics or Metrics()
+    cache, statuses = Cache(), Statuses(hub)
+    placement = PlacementService(cache, statuses, events, feeds, clock, settings, metrics)
+    accounts = AccountService(cache, statuses, feeds, clock, settings, metrics)
+    migration = MigrationService(cache, statuses, placement, events, clock, settings, metrics)
+    members = MemberAgent(
+        cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics
+    )
+    return Services(
+        cache, statuses, placement, migration, accounts, members, metrics, clock, settings
+    )

@@ -1,0 +1,518 @@
+"""Placing GridAwareJobs: choose a cluster (and, with a time window, a start time), record the
+decision, create the member Job; refuse spec changes that cannot apply; delete every copy
+when the GridAwareJob goes.
+
+The decision is written to the hub *before* the member Job is created (``status.memberJob``
+without a uid): a restarted operator that finds such a status waits until that cluster's Jobs
+are listed and then adopts or creates the one Job, so a crash between the two writes never
+leaves a second copy. A Job that disappears from its member outside gridaware before it
+finishes is noticed (watch or re-list) and the job is placed again, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn
+
+import numpy as np
+from pydantic import ValidationError
+
+from gridaware.api.signals import Signal
+from gridaware.api.v1alpha1 import (
+    Deferral,
+    GridAwareJobSpec,
+    MemberJobRef,
+    MemberJobState,
+    Objective,
+    PlacementRecord,
+    Resources,
+    parse_time,
+    rfc3339,
+)
+from gridaware.core import lifecycle, money, quantity, shifting
+from gridaware.core.placement import ClusterSnapshot, Decision, JobRequest, could_run_later, decide
+from gridaware.k8s import members
+from gridaware.k8s.gateway import ConflictError, GatewayError, RejectedError
+from gridaware.services.cache import Cache
+from gridaware.services.metrics import Metrics
+from gridaware.services.ports import Clock, EventsPort, Settings, SignalsPort
+from gridaware.services.statuses import JobRecord, Statuses
+from gridaware.signals.errors import SignalError
+
+log = logging.getLogger("gridaware.placement")
+
+
+class RetryLaterError(Exception):
+    """Not done yet: call again after ``delay`` wall seconds (Kopf's TemporaryError)."""
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+@dataclass(frozen=True)
+class Window:
+    """A job's time window in grid time."""
+
+    earliest: float
+    deadline: float | None
+    duration: float | None
+
+
+def checkpoint_env(spec: GridAwareJobSpec, runs_before: int) -> dict[str, str]:
+    """What a restarted workload is told: the checkpoint location and that it resumes."""
+    if runs_before == 0:
+        return {}
+    env = {"GRIDAWARE_MIGRATION": str(runs_before)}
+    if spec.migration.policy == "Checkpoint":
+        env |= {"GRIDAWARE_CHECKPOINT_DIR": spec.migration.checkpoint_dir, "GRIDAWARE_RESUME": "1"}
+    return env
+
+
+class PlacementService:
+    def __init__(
+        self,
+        cache: Cache,
+        statuses: Statuses,
+        events: EventsPort,
+        feeds: SignalsPort | None,
+        clock: Clock,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self.cache = cache
+        self.statuses = statuses
+        self.events = events
+        self.feeds = feeds
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+
+    # --- entry points --------------------------------------------------------------------
+    def place(self, body: dict[str, Any]) -> None:
+        """Create/resume: place the job, or check the placement recorded in its status."""
+        rec = self.statuses.seed(body)
+        if rec.deleting or rec.status.phase in lifecycle.TERMINAL:
+            return
+        spec = self._parse(rec, body.get("spec") or {})
+        if spec is None:
+            return
+        with rec.busy:
+            if rec.status.member_job is not None:
+                self.verify(rec)
+            else:
+                self._place(rec, spec)
+
+    def spec_changed(self, body: dict[str, Any], changed: list[str]) -> None:
+        """An update of ``spec``: re-place a job refused as invalid, refuse changes of what a
+        placed job cannot change, otherwise note the generation."""
+        rec = self.statuses.seed(body)
+        scheduled = lifecycle.condition(rec.status, "Scheduled")
+        if rec.status.member_job is None:
+            if scheduled is not None and scheduled.reason == "InvalidSpec":
+                self.place(body)
+            return  # otherwise the placement's next attempt uses the new spec
+        spec = self._parse(rec, body.get("spec") or {}, report=False)
+        immutable = [k for k in changed if k in ("template", "placement")]
+        generation = rec.generation
+        if not immutable:
+            self.statuses.update(
+                rec, lambda s: s.model_copy(update={"observed_generation": generation})
+            )
+            return
+        if spec is not None:
+            rec.spec = rec.spec or spec
+        message = (
+            f"spec.{', spec.'.join(immutable)} cannot change after the job was placed in "
+            f"{rec.status.cluster}; the running job keeps its original spec. Delete and "
+            "re-create the GridAwareJob to apply the change"
+        )
+        now = self._now()
+        if self.statuses.update(rec, lambda s: lifecycle.spec_refused(s, message, generation, now)):
+            self.events.post(rec.ref, "Warning", "SpecChangeRefused", message)
+
+    def delete(self, body: dict[str, Any]) -> None:
+        """Delete every copy of the job in every cluster it may be in (including both ends
+        of a migration in progress); retried while one of them cannot be reached."""
+        rec = self.statuses.seed(body)
+        rec.deleting = True
+        with rec.busy:
+            for cluster in sorted(self._copies(rec)):
+                member = self.cache.member(cluster)
+                if member is None:
+                    continue  # unregistered: nothing we can reach
+                if member.api is None or not member.reachable:
+                    raise RetryLaterError(
+                        f"cluster {cluster} is unreachable; the member Job is deleted when it "
+                        "answers",
+                        5,
+                    )
+                try:
+                    member.api.delete_job(rec.namespace, rec.name)
+                except GatewayError as exc:
+                    raise RetryLaterError(
+                        f"deleting the member Job in {cluster} failed: {exc}", 5
+                    ) from exc
+        self.cache.release(rec.key)
+        self.statuses.forget(rec.key)
+
+    def _copies(self, rec: JobRecord) -> set[str]:
+        st, found = rec.status, set()
+        if st.member_job is not None:
+            found.add(st.member_job.cluster)
+        if st.migration is not None:
+            found |= {st.migration.source, st.migration.target}
+        state = self.cache.find_job(rec.namespace, rec.name, rec.uid)
+        if state is not None:
+            found.add(state.cluster)
+        return found
+
+    # --- checking a recorded placement ---------------------------------------------------
+    def verify(self, rec: JobRecord) -> None:
+        """The status names a member Job: adopt it, create it (the operator stopped between
+        recording and creating), or notice that it was deleted outside gridaware."""
+        st = rec.status
+        ref = st.member_job
+        if ref is None or st.migration is not None or st.phase in lifecycle.TERMINAL:
+            return
+        member = self.cache.member(ref.cluster)
+        if member is None:
+            self._unplace(rec, "ClusterRemoved", f"cluster {ref.cluster} is not registered")
+            raise RetryLaterError(f"cluster {ref.cluster} is gone; placing again", 1)
+        if not member.synced:
+            raise RetryLaterError(f"waiting until the Jobs of {ref.cluster} are listed", 2)
+        state = self.cache.job_in(ref.cluster, ref.namespace, ref.name)
+        if state is not None and state.owner_uid == rec.uid:
+            if not self.observe(rec, state):  # ours, but recreated under another uid
+                self._adopt(rec, state)
+            return
+        if st.phase == "Running" or st.start_time is not None or ref.uid is not None:
+            self.lost(rec, f"the Job in {ref.cluster} was deleted outside gridaware")
+            raise RetryLaterError("placing the job again", 1)
+        spec = rec.spec
+        assert spec is not None
+        self._create(rec, spec, ref.cluster)
+
+    def observe(self, rec: JobRecord, state: MemberJobState) -> bool:
+        """Mirror the state of the member Job this job owns; False when it is not ours."""
+        if state.owner_uid != rec.uid or not lifecycle.owns(rec.status, state):
+            return False
+        now = self._now()
+        self.statuses.update(rec, lambda s: lifecycle.mirror(s, state, None, now))
+        return True
+
+    def lost(self, rec: JobRecord, message: str) -> None:
+        now = self._now()
+        started = rec.status.start_time
+        if self.statuses.update(rec, lambda s: lifecycle.lost(s, started, now, message)):
+            self.events.post(rec.ref, "Warning", "MemberJobLost", message + "; placing it again")
+
+    # --- placing -------------------------------------------------------------------------
+    def _parse(
+        self, rec: JobRecord, raw: dict[str, Any], report: bool = True
+    ) -> GridAwareJobSpec | None:
+        try:
+            spec = GridAwareJobSpec.model_validate(raw)
+            quantity.job_requests(spec.template)
+        except (ValidationError, ValueError) as exc:
+            if report:
+                self._invalid(rec, f"spec is invalid: {_one_line(exc)}")
+            return None
+        rec.spec = spec
+        return spec
+
+    def place_recorded(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
+        """Place a job known from an earlier event (the loop's re-placements)."""
+        self._place(rec, spec)
+
+    def _place(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
+        requests, _ = quantity.job_requests(spec.template)
+        existing = self.cache.find_job(rec.namespace, rec.name, rec.uid)
+        if existing is not None:  # created by an operator that stopped before recording it
+            self._adopt(rec, existing)
+            return
+        objective, preferred, must_start = spec.objective, None, False
+        if spec.schedule is not None:
+            objective, preferred, must_start = self._shift(rec, spec, requests)
+        job = JobRequest(requests, spec.placement, objective)
+        for _attempt in range(3):
+            decision = self._decide(rec, job, preferred, must_start)
+            record = PlacementRecord(
+                time=self._now(),
+                cluster=decision.cluster.name if decision.cluster else None,
+                reason=decision.reason,
+                candidates=decision.candidates,
+            )
+            if decision.cluster is None:
+                self._wait(rec, decision, record)
+            if self.cache.reserve(rec.key, decision.cluster.name, requests):
+                self._record_and_create(rec, spec, decision.cluster, record)
+                return
+        raise RetryLaterError("capacity was taken by concurrent placements; deciding again", 0.5)
+
+    def _decide(
+        self, rec: JobRecord, job: JobRequest, preferred: str | None, must_start: bool
+    ) -> Decision:
+        """Place now: in the cluster the start-time plan chose (greenest over the whole run)
+        when it can take the job, else wherever scores best right now."""
+        self._refresh_signals()
+        snapshot = [
+            replace(c, blocked=f"a Job {rec.key} not created by this GridAwareJob exists there")
+            if c.name in rec.blocked
+            else c
+            for c in self.cache.snapshot()
+        ]
+        decision = decide(job, snapshot, must_start)
+        if preferred is None or decision.cluster is None or decision.cluster.name == preferred:
+            return decision
+        ok = any(c.cluster == preferred and c.eligible for c in decision.candidates)
+        target = next((c for c in snapshot if c.name == preferred), None)
+        if not ok or target is None:
+            return decision
+        reason = (
+            f"forecast greenest over the planned run ({preferred}); "
+            f"right now {decision.cluster.name} scores best"
+        )
+        return Decision(target, reason, decision.candidates)
+
+    def _wait(self, rec: JobRecord, decision: Decision, record: PlacementRecord) -> NoReturn:
+        assert decision.wait is not None
+        reason, message = decision.wait.value, decision.reason
+        gen, limit, now = rec.generation, self.settings.history_limit, self._now()
+        if self.statuses.update(
+            rec, lambda s: lifecycle.waiting(s, reason, message, record, gen, limit, now)
+        ):
+            self.events.post(rec.ref, "Normal", reason, message)
+        self.metrics.placements.labels("none", reason).inc()
+        raise RetryLaterError(message, self.settings.retry_delay)
+
+    def _record_and_create(
+        self, rec: JobRecord, spec: GridAwareJobSpec, target: ClusterSnapshot, record: Any
+    ) -> None:
+        ref = MemberJobRef(cluster=target.name, namespace=rec.namespace, name=rec.name)
+        gen, limit = rec.generation, self.settings.history_limit
+        try:
+            self.statuses.update(
+                rec, lambda s: lifecycle.placed(s, target, ref, record, gen, limit)
+            )
+        except GatewayError as exc:
+            self.cache.release(rec.key)
+            raise RetryLaterError(f"recording the placement failed: {exc}", 2) from exc
+        self._create(rec, spec, target.name)
+        self.metrics.placements.labels(target.name, "Placed").inc()
+        self.events.post(
+            rec.ref, "Normal", "Placed", f"placed in {target.name} ({target.zone}): {record.reason}"
+        )
+
+    def _create(self, rec: JobRecord, spec: GridAwareJobSpec, cluster: str) -> None:
+        """Create the recorded member Job. A refusal or a foreign Job of that name undoes the
+        placement; no answer keeps it (the Job may exist: checked once the cluster answers)."""
+        member = self.cache.member(cluster)
+        if member is None or member.api is None:
+            raise RetryLaterError(f"cluster {cluster} has no client yet", 2)
+        env = checkpoint_env(spec, len(rec.status.run_segments))
+        manifest = members.job_manifest(
+            rec.namespace, rec.name, rec.uid, cluster, spec.template, env
+        )
+        try:
+            member.api.create_job(manifest)
+        except ConflictError:
+            self.cache.release(rec.key)
+            rec.blocked.add(cluster)
+            message = f"a Job {rec.key} that this GridAwareJob did not create exists in {cluster}"
+            self._unplace(rec, "NameConflict", message)
+            raise RetryLaterError(message + "; choosing another cluster", 1) from None
+        except RejectedError as exc:
+            self.cache.release(rec.key)
+            self._unplace(rec, "InvalidSpec", f"{cluster} refused the Job: {exc}")
+            self.events.post(rec.ref, "Warning", "InvalidSpec", f"{cluster} refused the Job: {exc}")
+        except GatewayError as exc:
+            raise RetryLaterError(f"creating the Job in {cluster} failed: {exc}", 2) from exc
+
+    def _unplace(self, rec: JobRecord, reason: str, message: str) -> None:
+        now, gen = self._now(), rec.generation
+        self.statuses.update(rec, lambda s: lifecycle.unplaced(s, reason, message, gen, now))
+
+    def _adopt(self, rec: JobRecord, state: MemberJobState) -> None:
+        m = self.cache.member(state.cluster)
+        region, zone = (m.spec.region, m.spec.grid_zone) if m else (None, None)
+        now, gen = self._now(), rec.generation
+        self.statuses.update(rec, lambda s: lifecycle.adopted(s, state, region, zone, gen, now))
+
+    def _invalid(self, rec: JobRecord, message: str) -> None:
+        now, gen = self._now(), rec.generation
+        if self.statuses.update(rec, lambda s: lifecycle.invalid(s, message, gen, now)):
+            self.events.post(rec.ref, "Warning", "InvalidSpec", message)
+
+    def _refresh_signals(self) -> None:
+        """Current readings for every member (from the feeds' cache: the agents probe only
+        every few seconds, which is many grid minutes when a replay runs accelerated)."""
+        if self.feeds is None:
+            return
+        for m in list(self.cache.members.values()):
+            for signal, zone in (
+                (Signal.CARBON, m.spec.grid_zone),
+                (Signal.PRICE, m.spec.price_zone or m.spec.grid_zone),
+            ):
+                try:
+                    reading = self.feeds.reading(zone, signal)
+                except SignalError:
+                    continue  # keep the agent's last reading
+                if signal is Signal.CARBON:
+                    m.carbon = reading
+                else:
+                    m.price = reading
+
+    # --- time windows --------------------------------------------------------------------
+    def window(self, rec: JobRecord, spec: GridAwareJobSpec) -> Window:
+        sched = spec.schedule
+        now = self.clock.grid_now()
+        created = self.clock.grid_clock.grid(parse_time(rec.created)) if rec.created else now
+        if sched is None:
+            return Window(created, None, None)
+        earliest = max(created, parse_time(sched.earliest_start) if sched.earliest_start else 0)
+        duration = sched.expected_duration_seconds
+        deadline = parse_time(sched.deadline) if sched.deadline else None
+        if deadline is None and sched.max_delay_seconds is not None and duration:
+            deadline = created + sched.max_delay_seconds + duration
+        return Window(earliest, deadline, duration)
+
+    def _shift(
+        self, rec: JobRecord, spec: GridAwareJobSpec, requests: Resources
+    ) -> tuple[Objective, str | None, bool]:
+        """Defer the job (raising RetryLaterError) while a clearly greener window lies
+        ahead within its deadline; returns the objective to place with now, the planned
+        cluster, and whether the deadline leaves no more slack."""
+        now = self.clock.grid_now()
+        w = self.window(rec, spec)
+        if w.earliest > now + 1 and (w.duration is None or w.deadline is None):
+            self._defer(rec, w.earliest, "", None, None, now, "earliestStart")
+        if w.duration is None or w.deadline is None:
+            return spec.objective, None, False
+        latest = w.deadline - w.duration - self.settings.startup_seconds
+        if now >= latest:
+            return spec.objective.model_copy(update={"carbon_ceiling": None}), None, True
+        hour0 = now // 3600 * 3600
+        hours = min(self.settings.forecast_hours, int(np.ceil((w.deadline - hour0) / 3600)) + 1)
+        job = JobRequest(requests, spec.placement, spec.objective)
+        plan = shifting.plan(
+            self.forecasts(job, hour0, hours), spec.objective, now, w.earliest, latest, w.duration
+        )
+        if plan is not None and plan.defers(now, tolerance=0.0):
+            self._defer(
+                rec, plan.start, plan.cluster, plan.expected_carbon, plan.start_now_carbon, now, ""
+            )
+        return spec.objective, None if plan is None else plan.cluster, False
+
+    def forecasts(self, job: JobRequest, hour0: float, hours: int) -> list[shifting.Forecast]:
+        """Hourly carbon (and price) forecasts of every cluster that may take the job."""
+        out: list[shifting.Forecast] = []
+        if self.feeds is None:
+            return out
+        for c in self.cache.snapshot():
+            member = self.cache.member(c.name)
+            if member is None or not could_run_later(job, c):
+                continue
+            price_zone = member.spec.price_zone or c.zone
+            fc = self._forecast(c, price_zone, job.objective, hour0, hours)
+            if fc is not None:
+                out.append(fc)
+        return out
+
+    def _forecast(
+        self, c: ClusterSnapshot, price_zone: str, objective: Objective, hour0: float, hours: int
+    ) -> shifting.Forecast | None:
+        assert self.feeds is not None
+        try:
+            carbon = self.feeds.forecast(c.zone, Signal.CARBON, hours).hourly(int(hour0), hours)
+            price = None
+            if objective.price_weight > 0:
+                p = self.feeds.forecast(price_zone, Signal.PRICE, hours)
+                price = p.hourly(int(hour0), hours) * money.to_usd_per_mwh(1.0, p.unit)
+        except (SignalError, KeyError) as exc:
+            log.info("no forecast for %s: %s", c.name, exc)
+            return None
+        n = _finite_prefix(carbon)
+        if price is not None:
+            n = min(n, _finite_prefix(price))
+        if n == 0:
+            return None
+        return shifting.Forecast(
+            c.name, c.pue, hour0, carbon[:n], None if price is None else price[:n]
+        )
+
+    def _defer(
+        self,
+        rec: JobRecord,
+        start: float,
+        cluster: str,
+        expected: float | None,
+        now_carbon: float | None,
+        now: float,
+        why: str,
+    ) -> NoReturn:
+        when = rfc3339(start)
+        if why == "earliestStart":
+            message = f"waiting for spec.schedule.earliestStart {when}"
+        else:
+            message = (
+                f"a greener window is forecast: start at {when} in {cluster} at "
+                f"{expected or 0:.0f} gCO2e/kWh"
+                + (f" (now {now_carbon:.0f})" if now_carbon is not None else "")
+            )
+        deferral = Deferral(
+            planned_start=when,
+            cluster=cluster or "-",
+            expected_carbon=round(expected or 0.0, 1),
+            carbon_now=None if now_carbon is None else round(now_carbon, 1),
+        )
+        prior = lifecycle.condition(rec.status, "Deferred")
+        gen, stamp = rec.generation, self._now()
+        if self.statuses.update(
+            rec, lambda s: lifecycle.deferred(s, deferral, message, gen, stamp)
+        ):
+            self.events.post(rec.ref, "Normal", "Deferred", message)
+        if prior is None or prior.status != "True":
+            self.metrics.deferrals.labels(cluster or "-").inc()
+        # wake up at the planned start (never later), or earlier to re-plan with newer forecasts
+        delay = min(
+            self.settings.replan_wall_seconds,
+            self.clock.grid_clock.wall_seconds(start - now) + 0.5,
+        )
+        raise RetryLaterError(message, max(0.5, delay))
+
+    def _now(self) -> str:
+        return rfc3339(self.clock.wall())
+
+
+def _finite_prefix(values: np.ndarray[Any, np.dtype[np.float64]]) -> int:
+    bad = ~np.isfinite(values)
+    return int(np.argmax(bad)) if bad.any() else len(values)
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        text = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
+        )
+    else:
+        text = str(exc)
+    return text.replace("\n", " ")[:900]
+
+
+def place_again(service: PlacementService, rec: JobRecord, wall_now: float) -> None:
+    """Place a job whose member Job was lost (or whose migration target was taken), outside
+    Kopf's handlers: the loop calls this until it is placed."""
+    if not rec.requeued or rec.deleting or wall_now < rec.retry_at or rec.spec is None:
+        return
+    with rec.busy:
+        if rec.status.member_job is not None:
+            rec.requeued = False
+            return
+        try:
+            service.place_recorded(rec, rec.spec)
+        except RetryLaterError as exc:
+            rec.retry_at = wall_now + exc.delay
+            return
+    rec.requeued = rec.status.member_job is None

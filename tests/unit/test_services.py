@@ -1,0 +1,327 @@
+"""Service scenarios in memory: every known way to lose, duplicate or stall a job, each a test
+that fails without its fix (issue "A control loop admins can trust"). The same scenarios that
+touch the API run on the lab in tests/e2e/test_control_loop.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gridaware.api.v1alpha1 import MigrationState, Resources, rfc3339
+from gridaware.services.placement import RetryLaterError
+from gridaware.services.ports import Settings
+from tests.fakes import T0, World, job_spec
+
+KEY = "team-a/train"
+
+
+def place(world: World, spec: dict[str, Any] | None = None, key: str = KEY) -> None:
+    ns, name = key.split("/")
+    if key not in world.hub.jobs:
+        world.hub.add_job(ns, name, spec or job_spec())
+    world.services.placement.place(world.hub.body(key))
+
+
+def try_place(world: World, spec: dict[str, Any] | None = None, key: str = KEY) -> str | None:
+    try:
+        place(world, spec, key)
+    except RetryLaterError as exc:
+        return str(exc)
+    return None
+
+
+def condition(world: World, key: str, type_: str) -> dict[str, Any]:
+    conds = world.status(key).get("conditions", [])
+    return next((c for c in conds if c["type"] == type_), {})
+
+
+def run(world: World, cluster: str, key: str = KEY) -> None:
+    """The member's pods start running; the watch reports it."""
+    job = world.members[cluster].jobs[key]
+    job.state, job.started = "Running", world.clock.t
+    world.sync()
+
+
+# --- 1. capacity -------------------------------------------------------------------------
+
+
+def test_overcommitted_member_does_not_stop_placement() -> None:
+    world = World.make()
+    # cordoned nodes still hold pods: requests exceed what ready nodes offer
+    world.members["eu-central"].other = Resources(cpu=100, memory=1e12, gpu=10)
+    world.connect("eu-central")
+    snapshot = {c.name: c for c in world.services.cache.snapshot()}
+    assert snapshot["eu-central"].free == Resources()
+    place(world)
+    assert world.status(KEY)["cluster"] == "us-east"  # greenest one with room
+    assert world.copies(KEY) == ["us-east"]
+
+
+def test_racing_placements_never_overbook_the_last_cpus() -> None:
+    world = World.make()
+    for name in ("us-west", "us-east"):
+        world.members[name].down = True
+        world.connect(name)
+    world.members["eu-central"].allocatable = Resources(cpu=4, memory=1e10)
+    world.connect("eu-central")
+    assert try_place(world, job_spec(cpu="3"), "team-a/a") is None
+    # the watch has not seen a's Job yet: the reservation must still count
+    waited = try_place(world, job_spec(cpu="3"), "team-a/b")
+    assert waited is not None and "not enough free capacity" in waited
+    assert world.copies("team-a/b") == []
+
+
+# --- 2. migration into a cluster holding a same-name Job ----------------------------------
+
+
+def _migrating(world: World, step: str, target: str) -> None:
+    place(world, job_spec(migration={"policy": "Checkpoint"}))
+    source = world.status(KEY)["cluster"]
+    run(world, source)
+    rec = world.services.statuses.get(KEY)
+    assert rec is not None
+    state = MigrationState(
+        step=step, source=source, target=target, reason="test", decided=rfc3339(T0, ms=True)
+    )
+    world.services.statuses.update(rec, lambda s: s.model_copy(update={"migration": state}))
+
+
+def test_migration_target_taken_goes_back_to_the_source() -> None:
+    world = World.make()
+    _migrating(world, "Stopping", "us-west")
+    foreign = world.hub.add_job("team-a", "other", job_spec())
+    manifest = {
+        "metadata": {
+            "namespace": "team-a",
+            "name": "train",
+            "annotations": {"gridaware.dev/owner-uid": foreign["metadata"]["uid"]},
+        },
+        "spec": job_spec()["template"],
+    }
+    world.members["us-west"].create_job(manifest)
+    rec = world.services.statuses.get(KEY)
+    assert rec is not None
+    for _ in range(4):
+        world.services.migration.step(rec)
+        world.sync()
+    st = world.status(KEY)
+    assert st["cluster"] == "eu-central"
+    assert st["migration"]["target"] == "eu-central"
+    assert "MigrationTargetTaken" in world.events.reasons()
+    assert sorted(world.copies(KEY)) == ["eu-central", "us-west"]  # ours at home + the foreign
+    assert (
+        world.members["eu-central"]
+        .jobs[KEY]
+        .manifest["metadata"]["annotations"]["gridaware.dev/owner-uid"]
+        == world.hub.jobs[KEY]["metadata"]["uid"]
+    )
+
+
+# --- 3. deleting a job during a migration -------------------------------------------------
+
+
+@pytest.mark.parametrize("step", ["Stopping", "WaitingForStop", "Starting", "Started"])
+def test_delete_during_migration_leaves_no_job(step: str) -> None:
+    world = World.make()
+    _migrating(world, step, "us-west")
+    if step in ("Starting", "Started"):  # the target's Job may exist already
+        world.members["us-west"].create_job(world.members["eu-central"].jobs[KEY].manifest)
+    world.sync()
+    world.services.placement.delete(world.hub.body(KEY))
+    assert world.copies(KEY) == []
+
+
+# --- 4. a member Job deleted out of band -------------------------------------------------
+
+
+def test_member_job_deleted_out_of_band_is_placed_again() -> None:
+    world = World.make()
+    place(world)
+    run(world, "eu-central")
+    assert world.status(KEY)["phase"] == "Running"
+    del world.members["eu-central"].jobs[KEY]  # kubectl delete job, or a TTL while we were down
+    world.sync()
+    assert world.status(KEY)["phase"] == "Pending"
+    assert "MemberJobLost" in world.events.reasons()
+    world.services.tick()
+    assert world.copies(KEY) == ["eu-central"]
+    assert world.status(KEY)["runSegments"][0]["cluster"] == "eu-central"
+
+
+def test_finished_job_with_ttl_is_kept_until_recorded() -> None:
+    world = World.make()
+    place(
+        world, {**job_spec(), "template": {**job_spec()["template"], "ttlSecondsAfterFinished": 0}}
+    )
+    job = world.members["eu-central"].jobs[KEY]
+    assert "ttlSecondsAfterFinished" not in job.manifest["spec"]  # the member never deletes it
+    job.state, job.started, job.finished = "Complete", T0, T0 + 60
+    world.connect("eu-central")  # watch + probe: outcome recorded, then the sweep deletes it
+    assert world.status(KEY)["phase"] == "Succeeded"
+    world.clock.advance(120)
+    world.connect("eu-central")
+    assert world.copies(KEY) == []
+
+
+# --- 5. restart between recording and creating -------------------------------------------
+
+
+def test_restart_with_recorded_placement_waits_for_that_cluster() -> None:
+    world = World.make()
+    world.members["eu-central"].down = True
+    world.connect("eu-central")
+    body = world.hub.add_job("team-a", "train", job_spec())
+    body["status"] = {
+        "phase": "Scheduled",
+        "cluster": "eu-central",
+        "memberJob": {"cluster": "eu-central", "namespace": "team-a", "name": "train"},
+    }
+    waited = try_place(world)
+    assert waited is not None and "eu-central" in waited
+    assert world.copies(KEY) == []  # never a copy elsewhere
+    world.members["eu-central"].down = False
+    world.connect("eu-central")
+    assert try_place(world) is None
+    assert world.copies(KEY) == ["eu-central"]
+    assert world.members["eu-central"].creates == 1
+
+
+def test_restart_adopts_the_job_created_just_before_the_crash() -> None:
+    world = World.make()
+    world.hub.add_job("team-a", "train", job_spec())
+    uid = world.hub.jobs[KEY]["metadata"]["uid"]
+    manifest = {  # created by an operator that died before it could record anything
+        "metadata": {
+            "namespace": "team-a",
+            "name": "train",
+            "annotations": {"gridaware.dev/owner-uid": uid, "gridaware.dev/owner": KEY},
+        },
+        "spec": job_spec()["template"],
+    }
+    world.members["us-west"].create_job(manifest)
+    world = world.restart()
+    place(world)
+    assert world.copies(KEY) == ["us-west"]
+    assert condition(world, KEY, "Scheduled")["reason"] == "Adopted"
+
+
+# --- 6. a forged Job never takes a job over ---------------------------------------------
+
+
+def test_labelled_job_of_someone_else_is_not_mirrored() -> None:
+    world = World.make()
+    place(world)
+    mine = world.members["eu-central"].jobs[KEY]
+    del world.members["eu-central"].jobs[KEY]
+    forged = dict(mine.manifest)
+    forged["metadata"] = {
+        **mine.manifest["metadata"],
+        "annotations": {
+            **mine.manifest["metadata"]["annotations"],
+            "gridaware.dev/owner-uid": "someone-else",
+        },
+    }
+    world.members["eu-central"].create_job(forged)
+    world.members["eu-central"].jobs[KEY].state = "Complete"
+    world.sync()
+    assert world.status(KEY).get("phase") != "Succeeded"
+
+
+# --- 8. no signal at the latest start -------------------------------------------------------
+
+
+def test_deadline_wins_over_a_feed_outage() -> None:
+    world = World.make(carbon={"US-CAL-CISO": None, "DE-LU": None, "US-MIDA-PJM": None})
+    deadline = rfc3339(T0 + 3600 + 60)
+    spec = job_spec(schedule={"deadline": deadline, "expectedDurationSeconds": 3600})
+    assert try_place(world, spec) is None
+    assert world.status(KEY)["phase"] == "Scheduled"
+    assert "no more slack" in condition(world, KEY, "Scheduled")["message"]
+
+
+def test_without_signals_before_the_deadline_the_job_waits() -> None:
+    world = World.make(carbon={"US-CAL-CISO": None, "DE-LU": None, "US-MIDA-PJM": None})
+    spec = job_spec(schedule={"maxDelaySeconds": 86400, "expectedDurationSeconds": 3600})
+    assert try_place(world, spec) is not None
+    assert condition(world, KEY, "Scheduled")["reason"] == "SignalsUnavailable"
+
+
+# --- 12. credentials and cluster removal --------------------------------------------------
+
+
+def test_rotated_kubeconfig_secret_is_reloaded() -> None:
+    world = World.make()
+    before = world.hub.connects.count("eu-central-kubeconfig")
+    world.connect("eu-central")
+    assert world.hub.connects.count("eu-central-kubeconfig") == before
+    world.hub.secrets["eu-central-kubeconfig"] = "2"
+    world.connect("eu-central")
+    assert world.hub.connects.count("eu-central-kubeconfig") == before + 1
+
+
+def test_deleting_a_gridcluster_waits_for_its_jobs() -> None:
+    world = World.make()
+    place(world)
+    with pytest.raises(RetryLaterError, match="unfinished jobs run in eu-central"):
+        world.services.members.unregister("eu-central")
+    assert try_place(world, job_spec(), "team-a/next") is None
+    assert world.status("team-a/next")["cluster"] == "us-east"  # draining: no new work
+    world.members["eu-central"].jobs[KEY].state = "Complete"
+    world.sync()
+    world.services.members.unregister("eu-central")
+    assert world.services.cache.member("eu-central") is None
+
+
+# --- 14. bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        pytest.param({"schedule": {"deadline": "tomorrow morning"}}, "RFC 3339", id="deadline"),
+        pytest.param({"objective": {"carbonWeight": 0}}, "must not both be 0", id="no-weight"),
+    ],
+)
+def test_bad_input_sets_a_condition_and_an_event(extra: dict[str, Any], says: str) -> None:
+    world = World.make()
+    assert try_place(world, job_spec(**extra)) is None  # no endless retries
+    cond = condition(world, KEY, "Scheduled")
+    assert cond["reason"] == "InvalidSpec" and says in cond["message"]
+    assert "InvalidSpec" in world.events.reasons()
+    assert world.copies(KEY) == []
+
+
+# --- 15. scale -----------------------------------------------------------------------------
+
+
+def test_migration_round_skips_jobs_within_their_dwell_time() -> None:
+    world = World.make(settings=Settings(retry_delay=1))
+    spec = job_spec(
+        cpu="100m",
+        migration={"policy": "Checkpoint", "minDwellSeconds": 3600},
+        schedule={"expectedDurationSeconds": 7200},
+    )
+    for i in range(200):
+        key = f"team-a/j{i}"
+        place(world, spec, key)
+        job = world.members[world.status(key)["cluster"]].jobs[key]
+        job.state, job.started = "Running", T0
+    world.sync()
+    before = world.feeds.forecasts
+    world.services.tick()
+    assert world.feeds.forecasts == before  # no forecast read while every job dwells
+    world.clock.advance(3700)
+    world.services.tick()
+    assert world.feeds.forecasts > before
+
+
+def test_status_written_only_when_it_changed() -> None:
+    world = World.make()
+    place(world)
+    world.sync()  # the watch sees the Job: its uid is recorded
+    patches = world.hub.patches
+    place(world)  # a resume after a restart, and repeated watch events
+    world.sync()
+    world.sync()
+    assert world.hub.patches == patches
