@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Build the lab's binaries (Kubernetes control plane, kubectl, etcd, KWOK, helm)
+# Build the lab's binaries (Kubernetes control plane, kubectl, etcd, KWOK, helm, JobSet)
 # from the Go modules pinned in tools/*/go.mod, through the Go module proxy.
 #
 #   tools/build.sh            build what is missing, print BIN_DIR=<dir> last
-#   tools/build.sh GROUP...   build only these groups (etcd, kwok, helm, kubernetes)
+#   tools/build.sh GROUP...   build only these groups (etcd, kwok, helm, jobset, kubernetes)
 #   tools/build.sh --check    exit 1 unless every binary is cached (then print BIN_DIR too)
 #   tools/build.sh --update   regenerate the go.mod/go.sum files from the
 #                             versions below (kubernetes: the staging replaces
@@ -20,6 +20,7 @@ K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
+JOBSET_VERSION=v0.10.1
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${GRIDAWARE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gridaware}"
@@ -36,6 +37,7 @@ declare -A PKGS=(
   [etcd]="go.etcd.io/etcd/server/v3"
   [kwok]="sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl"
   [helm]="helm.sh/helm/v3/cmd/helm"
+  [jobset]="sigs.k8s.io/jobset"
 )
 # group -> binaries it produces (the etcd main package is named server/v3)
 declare -A BINS=(
@@ -43,8 +45,9 @@ declare -A BINS=(
   [etcd]="etcd"
   [kwok]="kwok kwokctl"
   [helm]="helm"
+  [jobset]="jobset"
 )
-GROUPS_ORDER="etcd kwok helm kubernetes"
+GROUPS_ORDER="etcd kwok helm jobset kubernetes"
 
 module_version() { (cd "$TOOLS_DIR/$1" && go list -m -f '{{.Version}}' "$2"); }
 
@@ -66,10 +69,10 @@ update() {
     for p in ${PKGS[kubernetes]}; do go get -tool "$p@$K8S_VERSION"; done
     go mod edit -go=1.26.0 && go mod tidy
   )
-  for g in etcd kwok helm; do
+  for g in etcd kwok helm jobset; do
     dir="$TOOLS_DIR/$g"; mkdir -p "$dir"; rm -f "$dir/go.mod" "$dir/go.sum"
     local v
-    case $g in etcd) v=$ETCD_VERSION;; kwok) v=$KWOK_VERSION;; helm) v=$HELM_VERSION;; esac
+    case $g in etcd) v=$ETCD_VERSION;; kwok) v=$KWOK_VERSION;; helm) v=$HELM_VERSION;; jobset) v=$JOBSET_VERSION;; esac
     (
       cd "$dir"
       go mod init "gridaware.dev/tools/$g" >/dev/null 2>&1
@@ -119,6 +122,9 @@ ldflags_for() {
         f+=" -X $pkg.k8sVersionMajor=$maj -X $pkg.k8sVersionMinor=$min"
       done
       echo "$f";;
+    jobset)
+      local v; v=$(module_version jobset sigs.k8s.io/jobset)
+      echo "-s -w -X sigs.k8s.io/jobset/pkg/version.GitVersion=$v";;
     etcd) echo "-s -w";;
   esac
 }
