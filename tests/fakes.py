@@ -113,6 +113,16 @@ class FakeMember:
         self._check()
         return self.pods.get(job_label, 0)
 
+    def set_suspended(self, namespace: str, name: str, suspended: bool) -> None:
+        self._check()
+        job = self.jobs.get(f"{namespace}/{name}")
+        if job is None:
+            raise NotFoundError(f"{namespace}/{name}")
+        if suspended and job.state in ("Active", "Running"):
+            job.state = "Suspended"
+        elif not suspended and job.state == "Suspended":
+            job.state = "Active"
+
     def state(self, key: str) -> MemberJobState:
         job = self.jobs[key]
         meta, spec = job.manifest["metadata"], job.manifest["spec"]

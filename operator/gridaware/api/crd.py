@@ -300,6 +300,12 @@ def job_crd() -> dict[str, Any]:
                 "description": "Carbon intensity when placed",
             },
             {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
+            {
+                "name": "Detail",
+                "type": "string",
+                "jsonPath": ".status.summary",
+                "description": "Deferral with planned start, pause or migration step",
+            },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
         "A batch job that gridaware runs in the member cluster (and at the time) where "

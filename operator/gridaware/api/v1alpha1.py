@@ -366,6 +366,29 @@ class MigrationState(Model):
     decided: str = Field(description="When the move was decided (RFC 3339, wall time, ms).")
 
 
+class PauseState(Model):
+    """A pause in place in progress: the member Job is suspended (its pods get SIGTERM and
+    the grace period to checkpoint) and resumed later in the same cluster."""
+
+    step: Literal["Pausing", "Paused", "Resuming"] = Field(
+        description="Pausing (suspend requested, pods stopping), Paused (no pod left), "
+        "Resuming (unsuspended, waiting for pods to run)."
+    )
+    reason: str = Field(description="Why the job pauses, e.g. a GridEvent or the run plan.")
+    requested_by: str = Field(description="Who asked: plan, GridEvent/<name> or budget.")
+    since: str = Field(description="When the pause was decided (RFC 3339, wall time, ms).")
+    resume_at: str | None = Field(
+        default=None, description="Planned resume (RFC 3339, grid time), if known."
+    )
+
+
+class PauseRecord(Model):
+    start: str = Field(description="When the pause was decided (RFC 3339, wall time).")
+    end: str = Field(description="When the pods ran again (RFC 3339, wall time).")
+    reason: str = Field(description="Why.")
+    requested_by: str = Field(description="Who asked.")
+
+
 class MigrationRecord(Model):
     time: str = Field(description="When the move was decided (RFC 3339).")
     source: str = Field(description="From.")
@@ -378,6 +401,27 @@ class RunRecord(Model):
     cluster: str = Field(description="Cluster of a finished run segment.")
     start: str = Field(description="Start (RFC 3339, wall time).")
     end: str = Field(description="End (RFC 3339, wall time).")
+
+
+class Flexibility(Model):
+    """Whether and how long the job may be paused in place (for interruptible plans and
+    grid events); pausing needs a workload that checkpoints on SIGTERM."""
+
+    pausable: bool = Field(
+        default=False,
+        description="May be paused in place (member Job suspended, resumed later). "
+        "Checkpointing jobs (migration.policy Checkpoint) are pausable by default.",
+    )
+    max_pause_seconds: int | None = Field(
+        default=None, ge=60, le=7 * 86400, description="Longest single pause (grid time)."
+    )
+    max_pauses: int = Field(default=4, ge=0, le=100, description="Most pauses per job.")
+    priority: int = Field(
+        default=0,
+        ge=-100,
+        le=100,
+        description="Higher-priority jobs are paused last when the grid asks for less.",
+    )
 
 
 class GridAwareJobSpec(Model):
@@ -393,6 +437,13 @@ class GridAwareJobSpec(Model):
     placement: Placement = Field(default_factory=Placement, description="Where the job may run.")
     energy: Energy = Field(default_factory=Energy, description="Power model of the job.")
     objective: Objective = Field(default_factory=Objective, description="Optimisation goal.")
+    flexibility: Flexibility = Field(
+        default_factory=Flexibility, description="Pausing in place (plans and grid events)."
+    )
+
+    @property
+    def pausable(self) -> bool:
+        return self.flexibility.pausable or self.migration.policy == "Checkpoint"
 
 
 class CandidateScore(Model):
@@ -461,13 +512,13 @@ class MemberJobRef(Model):
     uid: str | None = Field(default=None, description="UID of the member Job.")
 
 
-Phase = Literal["Pending", "Scheduled", "Running", "Succeeded", "Failed"]
+Phase = Literal["Pending", "Scheduled", "Running", "Paused", "Succeeded", "Failed"]
 
 
 class GridAwareJobStatus(Model):
     observed_generation: int | None = Field(default=None, description="Last generation acted upon.")
     phase: Phase | None = Field(
-        default=None, description="Pending, Scheduled, Running, Succeeded or Failed."
+        default=None, description="Pending, Scheduled, Running, Paused, Succeeded or Failed."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
     cluster: str | None = Field(default=None, description="Cluster the job runs in.")
@@ -487,6 +538,15 @@ class GridAwareJobStatus(Model):
     deferral: Deferral | None = Field(default=None, description="The planned deferred start.")
     account: Account | None = Field(default=None, description="Energy, carbon and cost.")
     migration: MigrationState | None = Field(default=None, description="A move in progress.")
+    pause: PauseState | None = Field(default=None, description="A pause in progress.")
+    pauses: list[PauseRecord] = Field(
+        default_factory=list, description="Completed pauses, oldest first (at most 50 kept)."
+    )
+    summary: str | None = Field(
+        default=None,
+        description="One line for kubectl: deferral with planned start, pause or migration "
+        "step, or the phase.",
+    )
     migrations: list[MigrationRecord] = Field(
         default_factory=list, description="Completed moves, oldest first."
     )
@@ -494,6 +554,9 @@ class GridAwareJobStatus(Model):
         default_factory=list, description="Run segments left behind by moves."
     )
     start_time: str | None = Field(default=None, description="When the member Job started.")
+    segment_start: str | None = Field(
+        default=None, description="When the current run segment started (after a move/pause)."
+    )
     completion_time: str | None = Field(default=None, description="When it finished.")
 
 

@@ -12,6 +12,8 @@ from gridaware.api.v1alpha1 import (
     GridAwareJobStatus,
     MemberJobRef,
     MemberJobState,
+    PauseRecord,
+    PauseState,
     PlacementRecord,
     RunRecord,
 )
@@ -108,6 +110,8 @@ def mirror(
             now,
         )
     elif member.active > 0 and member.ready > 0:
+        if s.phase != "Running":
+            s.segment_start = member.start_time or now
         s.phase = "Running"
         s.start_time = s.start_time or member.start_time or now
         s.conditions = set_condition(
@@ -316,3 +320,84 @@ def adopted(
         now,
     )
     return mirror(s, member, generation, now)
+
+
+MAX_PAUSE_RECORDS = 50
+
+
+def pausing(s: GridAwareJobStatus, state: PauseState, now: str) -> GridAwareJobStatus:
+    """A pause was decided: recorded before the member Job is suspended."""
+    s = s.model_copy(deep=True)
+    s.pause = state
+    s.conditions = set_condition(
+        s.conditions,
+        "Paused",
+        "True",
+        "Pausing",
+        f"{state.requested_by}: {state.reason}",
+        None,
+        now,
+    )
+    return s
+
+
+def paused(s: GridAwareJobStatus, cluster: str, now: str) -> GridAwareJobStatus:
+    """No pod of the job is left: the run segment ends here (for the account)."""
+    s = s.model_copy(deep=True)
+    assert s.pause is not None
+    started = s.segment_start or s.start_time
+    if started:
+        s.run_segments = [*s.run_segments, RunRecord(cluster=cluster, start=started, end=now)]
+    s.pause = s.pause.model_copy(update={"step": "Paused"})
+    s.phase = "Paused"
+    s.segment_start = None
+    s.conditions = set_condition(
+        s.conditions,
+        "Running",
+        "False",
+        "Paused",
+        f"paused in place: {s.pause.reason}",
+        None,
+        now,
+    )
+    return s
+
+
+def resuming(s: GridAwareJobStatus) -> GridAwareJobStatus:
+    s = s.model_copy(deep=True)
+    assert s.pause is not None
+    s.pause = s.pause.model_copy(update={"step": "Resuming"})
+    return s
+
+
+def resumed(s: GridAwareJobStatus, now: str) -> GridAwareJobStatus:
+    """The pods run again: the pause is over and recorded."""
+    s = s.model_copy(deep=True)
+    assert s.pause is not None
+    record = PauseRecord(
+        start=s.pause.since, end=now, reason=s.pause.reason, requested_by=s.pause.requested_by
+    )
+    s.pauses = [*s.pauses, record][-MAX_PAUSE_RECORDS:]
+    s.pause = None
+    s.conditions = set_condition(
+        s.conditions, "Paused", "False", "Resumed", f"resumed after: {record.reason}", None, now
+    )
+    return s
+
+
+def summary(s: GridAwareJobStatus) -> str:
+    """One line for ``kubectl get gaj``: what the job is doing and until when."""
+    if s.migration is not None:
+        m = s.migration
+        return f"Migrating {m.source}->{m.target} ({m.step})"
+    if s.pause is not None:
+        until = f" until {s.pause.resume_at}" if s.pause.resume_at else ""
+        return f"{s.pause.step} ({s.pause.requested_by}){until}"
+    deferred = condition(s, "Deferred")
+    if deferred is not None and deferred.status == "True" and s.deferral is not None:
+        return f"Deferred until {s.deferral.planned_start} in {s.deferral.cluster}"
+    scheduled = condition(s, "Scheduled")
+    if s.phase in (None, "Pending") and scheduled is not None:
+        return f"Waiting: {scheduled.reason}"
+    where = f" in {s.cluster}" if s.cluster else ""
+    return f"{s.phase or 'Pending'}{where}"

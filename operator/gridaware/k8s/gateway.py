@@ -106,6 +106,9 @@ class MemberApi:
     def remaining_pods(self, namespace: str, job_label: str) -> int:
         return _call(members.remaining_pods, self.client, namespace, job_label)
 
+    def set_suspended(self, namespace: str, name: str, suspended: bool) -> None:
+        _call(members.set_suspended, self.client, namespace, name, suspended)
+
     def list_jobs(self, cluster: str) -> tuple[list[MemberJobState], str]:
         return _call(members.list_jobs, self.client, cluster)
 

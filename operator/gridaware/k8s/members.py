@@ -185,6 +185,16 @@ def delete_job(
     return True
 
 
+def set_suspended(
+    client: kubernetes.client.ApiClient, namespace: str, name: str, suspended: bool
+) -> None:
+    """Suspend (the Job controller stops its pods, each with its grace period) or resume a
+    Job (new pods start; Kubernetes resets the Job's startTime)."""
+    kubernetes.client.BatchV1Api(client).patch_namespaced_job(
+        name, namespace, {"spec": {"suspend": suspended}}, _request_timeout=DEFAULT_TIMEOUT
+    )
+
+
 def list_jobs(
     client: kubernetes.client.ApiClient, cluster: str
 ) -> tuple[list[MemberJobState], str]:

@@ -108,7 +108,7 @@ class MigrationService:
         return True
 
     def _segment_start(self, st: GridAwareJobStatus) -> float | None:
-        stamp = st.run_segments[-1].end if st.run_segments else st.start_time
+        stamp = st.segment_start or st.start_time
         return self.clock.grid_clock.grid(parse_time(stamp)) if stamp else None
 
     def _consider(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:

@@ -8,11 +8,13 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from gridaware.k8s.gateway import GatewayError
 from gridaware.services.accounts import AccountService
 from gridaware.services.cache import Cache
 from gridaware.services.members import MemberAgent
 from gridaware.services.metrics import Metrics
 from gridaware.services.migration import MigrationService
+from gridaware.services.pause import PauseService
 from gridaware.services.placement import PlacementService, place_again
 from gridaware.services.ports import Clock, EventsPort, HubPort, Settings, SignalsPort
 from gridaware.services.statuses import Statuses
@@ -26,6 +28,7 @@ class Services:
     statuses: Statuses
     placement: PlacementService
     migration: MigrationService
+    pause: PauseService
     accounts: AccountService
     members: MemberAgent
     metrics: Metrics
@@ -39,6 +42,11 @@ class Services:
         for rec in self.statuses.records():
             if rec.requeued:
                 place_again(self.placement, rec, now)
+            if rec.status.pause is not None and not rec.deleting:
+                try:
+                    self.pause.advance(rec)
+                except GatewayError as exc:
+                    log.info("%s: pause step failed: %s", rec.key, exc)
 
     def loop(self, stopped: threading.Event, interval: float) -> None:
         while not stopped.wait(interval):
@@ -61,9 +69,10 @@ def build(
     placement = PlacementService(cache, statuses, events, feeds, clock, settings, metrics)
     accounts = AccountService(cache, statuses, feeds, clock, settings, metrics)
     migration = MigrationService(cache, statuses, placement, events, clock, settings, metrics)
+    pause = PauseService(cache, statuses, events, clock)
     members = MemberAgent(
         cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics
     )
     return Services(
-        cache, statuses, placement, migration, accounts, members, metrics, clock, settings
+        cache, statuses, placement, migration, pause, accounts, members, metrics, clock, settings
     )

@@ -61,12 +61,16 @@ class Window:
 
 
 def checkpoint_env(spec: GridAwareJobSpec, runs_before: int) -> dict[str, str]:
-    """What a restarted workload is told: the checkpoint location and that it resumes."""
-    if runs_before == 0:
-        return {}
-    env = {"GRIDAWARE_MIGRATION": str(runs_before)}
-    if spec.migration.policy == "Checkpoint":
-        env |= {"GRIDAWARE_CHECKPOINT_DIR": spec.migration.checkpoint_dir, "GRIDAWARE_RESUME": "1"}
+    """What the workload is told: a pausable job always gets its checkpoint location (it
+    may be paused and resumed in place, where the pod spec cannot change); a job that starts
+    again after a move also learns that it resumes."""
+    env: dict[str, str] = {}
+    if spec.pausable:
+        env["GRIDAWARE_CHECKPOINT_DIR"] = spec.migration.checkpoint_dir
+    if runs_before > 0:
+        env["GRIDAWARE_MIGRATION"] = str(runs_before)
+        if spec.migration.policy == "Checkpoint":
+            env["GRIDAWARE_RESUME"] = "1"
     return env
 
 

@@ -110,6 +110,7 @@ class Statuses:
         (or the job is gone)."""
         with rec.lock:
             new = change(rec.status)
+            new = new.model_copy(update={"summary": lifecycle.summary(new)})
             diff = lifecycle.patch(rec.raw, new)
             if diff is None:
                 return False

@@ -1,0 +1,96 @@
+"""Pausing in place: the state machine in status, one Job throughout, restart-safe."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridaware.api.v1alpha1 import rfc3339
+from gridaware.services.pause import NotPausableError
+from gridaware.services.statuses import JobRecord
+from tests.fakes import T0, World, job_spec
+
+KEY = "team-a/train"
+CHECKPOINTING = job_spec(migration={"policy": "Checkpoint"})
+
+
+def running(spec: dict[str, object]) -> World:
+    world = World.make()
+    world.hub.add_job("team-a", "train", spec)
+    world.services.placement.place(world.hub.body(KEY))
+    job = world.members["eu-central"].jobs[KEY]
+    job.state, job.started = "Running", T0
+    world.sync()
+    return world
+
+
+def record(world: World) -> JobRecord:
+    rec = world.services.statuses.get(KEY)
+    assert rec is not None
+    return rec
+
+
+def test_pause_and_resume_in_place() -> None:
+    world = running(CHECKPOINTING)
+    job = world.members["eu-central"].jobs[KEY]
+    env = {e["name"] for e in job.manifest["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "GRIDAWARE_CHECKPOINT_DIR" in env  # known before any pause: pod specs are immutable
+    world.services.pause.pause(record(world), "curtail DE-LU 25 %", "GridEvent/peak")
+    assert job.state == "Suspended"
+    assert world.status(KEY)["pause"]["step"] == "Pausing"
+    label = "team-a.train"
+    world.members["eu-central"].pods[label] = 1  # still checkpointing
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Pausing"
+    world.members["eu-central"].pods[label] = 0
+    world.clock.advance(600)
+    world.services.tick()
+    st = world.status(KEY)
+    assert (st["phase"], st["pause"]["step"]) == ("Paused", "Paused")
+    assert st["runSegments"][0]["end"] == rfc3339(T0 + 600)
+    assert "Paused" in st["summary"]
+    world.services.pause.resume(record(world))
+    assert job.state == "Active"
+    job.state, job.started = "Running", world.clock.t
+    world.sync()
+    world.services.tick()
+    st = world.status(KEY)
+    assert "pause" not in st and st["phase"] == "Running" and len(st["pauses"]) == 1
+    assert world.copies(KEY) == ["eu-central"] and world.members["eu-central"].creates == 1
+
+
+def test_planned_resume_happens_by_itself() -> None:
+    world = running(CHECKPOINTING)
+    world.services.pause.pause(record(world), "green window later", "plan", T0 + 3600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Paused"
+    world.clock.advance(3600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Resuming"
+    assert world.members["eu-central"].jobs[KEY].state == "Active"
+
+
+def test_pause_survives_a_restart() -> None:
+    world = running(CHECKPOINTING)
+    world.services.pause.pause(record(world), "curtail", "GridEvent/peak")
+    world = world.restart()
+    world.services.placement.place(world.hub.body(KEY))  # Kopf resume: the record is seeded
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Paused"
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        pytest.param(job_spec(), "does not checkpoint", id="not-checkpointing"),
+        pytest.param(
+            job_spec(migration={"policy": "Checkpoint"}, flexibility={"maxPauses": 0}),
+            "paused 0 times",
+            id="no-pauses-left",
+        ),
+    ],
+)
+def test_jobs_that_cannot_pause_are_refused(spec: dict[str, object], says: str) -> None:
+    world = running(spec)
+    with pytest.raises(NotPausableError, match=says):
+        world.services.pause.pause(record(world), "curtail", "GridEvent/peak")
+    assert world.members["eu-central"].jobs[KEY].state == "Running"
