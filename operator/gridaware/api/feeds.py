@@ -16,6 +16,7 @@ ProviderType = Literal[
     "uk-carbon-intensity",
     "entsoe",
     "carbon-aware-sdk",
+    "tou",
     "static",
     "replay",
     "synthetic",

@@ -21,6 +21,7 @@ from gridaware.signals.providers.carbonaware import CarbonAwareSDK
 from gridaware.signals.providers.electricitymaps import ElectricityMaps
 from gridaware.signals.providers.entsoe import EntsoE
 from gridaware.signals.providers.local import Replay, Static, Synthetic
+from gridaware.signals.providers.tou import TimeOfUse
 from gridaware.signals.providers.ukci import UKCarbonIntensity
 from gridaware.signals.providers.watttime import WattTime
 
@@ -84,13 +85,21 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
     if cfg.type == "uk-carbon-intensity":
         return UKCarbonIntensity(name, cfg.url, cfg.zone_map)
     if cfg.type == "entsoe":
-        return EntsoE(name, read_credential(cfg.token, name, "token"), cfg.url, cfg.zone_map)
+        return EntsoE(
+            name,
+            read_credential(cfg.token, name, "token"),
+            cfg.url,
+            cfg.zone_map,
+            sequence=int(opts.get("sequence", 1)),
+        )
     if cfg.type == "carbon-aware-sdk":
         if not cfg.url:
             raise ConfigError(f"provider {name}: the Carbon Aware SDK needs url: (self-hosted)")
         return CarbonAwareSDK(
             name, cfg.url, cfg.zone_map, kind=EmissionKind(str(opts.get("kind", "average")))
         )
+    if cfg.type == "tou":
+        return TimeOfUse.from_options(name, opts)
     if cfg.type == "static":
         return Static(name, opts.get("values", {}))
     if cfg.type == "replay":
