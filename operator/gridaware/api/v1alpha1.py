@@ -123,6 +123,55 @@ class GreenContract(Model):
     )
 
 
+class HourlyCap(Model):
+    """A cap for some hours of every day (local time of the budget's zone); ``startHour``
+    above ``endHour`` wraps past midnight."""
+
+    start_hour: int = Field(ge=0, le=23, description="First hour (0-23, local time).")
+    end_hour: int = Field(ge=1, le=24, description="Hour the cap ends (exclusive, 1-24).")
+    cap_kw: float = Field(ge=0, le=1e7, description="Most kW gridaware work may draw then.")
+
+
+class BudgetPeriod(Model):
+    """A cap for one stretch of time (RFC 3339, grid time); ``end`` is exclusive."""
+
+    start: str = Field(json_schema_extra={"format": "date-time"}, description="Start.")
+    end: str = Field(json_schema_extra={"format": "date-time"}, description="End.")
+    cap_kw: float = Field(ge=0, le=1e7, description="Most kW gridaware work may draw then.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        parse_time(value)
+        return value
+
+
+class PowerBudget(Model):
+    """The power gridaware-managed work may draw in this cluster (facility kW, PUE
+    included): a standing cap, caps by hour of day and scheduled caps; the lowest that
+    applies wins. Enforced at placement and by pausing pausable jobs."""
+
+    cap_kw: float | None = Field(
+        default=None, ge=0, le=1e7, description="Cap at all times (kW, PUE included)."
+    )
+    time_zone: str = Field(
+        default="UTC", max_length=64, description="IANA zone of the hourly caps, e.g. Europe/Berlin."
+    )
+    hourly: list[HourlyCap] = Field(
+        default_factory=list, max_length=48, description="Caps by hour of day."
+    )
+    schedule: list[BudgetPeriod] = Field(
+        default_factory=list, max_length=200, description="Caps for stretches of time."
+    )
+    ramp_kw_per_minute: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e7,
+        description="Most change of gridaware-managed kW per minute in this cluster's zone "
+        "(anti-herding; the lowest of a zone's clusters applies).",
+    )
+
+
 class GridClusterSpec(Model):
     """A member cluster in a grid region, registered on the hub."""
 
@@ -154,6 +203,9 @@ class GridClusterSpec(Model):
         max_length=20,
         description="Contracted green supply, used first in market-based accounting.",
     )
+    power_budget: PowerBudget | None = Field(
+        default=None, description="Power cap (kW) for gridaware work, and a ramp limit."
+    )
 
 
 class SignalStatus(Model):
@@ -163,6 +215,20 @@ class SignalStatus(Model):
     kind: str | None = Field(default=None, description="average or marginal (carbon only).")
     age_seconds: float = Field(description="Seconds since the value's interval ended.")
     stale: bool = Field(description="True when older than the configured limit.")
+
+
+class PowerStatus(Model):
+    """What gridaware-managed work draws here now and is planned to draw (facility kW)."""
+
+    now_kw: float = Field(description="Drawn now by running gridaware jobs (kW, PUE included).")
+    cap_kw: float | None = Field(default=None, description="Power budget now (kW), if any.")
+    planned_from: str = Field(description="Start of the first planned hour (RFC 3339).")
+    planned_kw: list[float] = Field(
+        default_factory=list,
+        max_length=168,
+        description="Mean kW per hour from plannedFrom: running and deferred jobs.",
+    )
+    paused_jobs: int = Field(default=0, description="Jobs paused for a grid event or budget.")
 
 
 class GridClusterStatus(Model):
@@ -178,6 +244,9 @@ class GridClusterStatus(Model):
     price: SignalStatus | None = Field(default=None, description="Current day-ahead price.")
     jobs: int | None = Field(default=None, description="Active gridaware jobs in this cluster.")
     last_probe_time: str | None = Field(default=None, description="Last health probe (RFC 3339).")
+    power: PowerStatus | None = Field(
+        default=None, description="Power drawn now and planned (gridaware work)."
+    )
 
 
 # --- GridAwareJob --------------------------------------------------------------------------
