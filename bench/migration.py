@@ -15,18 +15,16 @@ import csv
 import datetime as dt
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import kubernetes.client
-import yaml
 
 from gridaware.k8s import clients, hub, objects
 from gridaware.lab import local, register
 from gridaware.lab.model import plan
+from gridaware.lab.operator_process import OperatorProcess, replay_feeds
 
 T0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 TRACES = {
@@ -96,46 +94,14 @@ def main() -> None:
     try:
         register.register(state)
         write_traces(work / "data")
-        feeds = work / "feeds.yaml"
-        feeds.write_text(
-            yaml.safe_dump(
-                {
-                    "providers": {
-                        "replay": {"type": "replay", "options": {"directory": str(work / "data")}},
-                        "static": {
-                            "type": "static",
-                            "options": {
-                                "values": {z: {"price": 50, "currency": "USD"} for z in TRACES}
-                            },
-                        },
-                    },
-                    "default": {"carbon": ["replay"], "price": ["static"]},
-                }
-            )
+        op = OperatorProcess(
+            state,
+            work,
+            replay_feeds(work / "data", list(TRACES)),
+            ["--probe-interval", "1", "--retry-delay", "1", "--speedup", "360"],
         )
-        exe = str(Path(sys.executable).parent / "gridaware")
-        op = subprocess.Popen(
-            [
-                exe,
-                "run",
-                "--kubeconfig",
-                str(state.kubeconfig),
-                "--context",
-                "hub",
-                "--feeds-config",
-                str(feeds),
-                "--probe-interval",
-                "1",
-                "--retry-delay",
-                "1",
-                "--replay-start",
-                "2023-01-02T00:00:00Z",
-                "--speedup",
-                "360",
-            ],
-            stdout=(work / "operator.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        op.args += ["--replay-start", "2023-01-02T00:00:00Z"]
+        op.start()
         client = clients.from_kubeconfig(state.cluster("hub").kubeconfig)
         objects.ensure_namespace(client, "bench")
         time.sleep(8)
@@ -168,8 +134,7 @@ def main() -> None:
             )
     finally:
         if op is not None:
-            op.terminate()
-            op.wait(15)
+            op.stop()
         local.down(work / "lab")
         shutil.rmtree(work, ignore_errors=True)
 

@@ -19,8 +19,6 @@ import argparse
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,6 +33,7 @@ import psutil
 from gridaware.k8s import clients, objects
 from gridaware.lab import local, register
 from gridaware.lab.model import NodePool, plan
+from gridaware.lab.operator_process import OperatorProcess
 
 METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
 
@@ -93,7 +92,7 @@ def main() -> None:
         workdir / "lab",
         log=lambda _m: None,
     )
-    op: subprocess.Popen[bytes] | None = None
+    op: OperatorProcess | None = None
     try:
         register.register(state)
         hub = clients.from_kubeconfig(state.cluster("hub").kubeconfig)
@@ -103,22 +102,8 @@ def main() -> None:
             if c.plan.role == "member"
         }
         objects.ensure_namespace(hub, "bench")
-        exe = str(Path(sys.executable).parent / "gridaware")
-        log = (workdir / "operator.log").open("wb")
-        op = subprocess.Popen(
-            [
-                exe,
-                "run",
-                "--kubeconfig",
-                str(state.kubeconfig),
-                "--context",
-                "hub",
-                "--probe-interval",
-                "15",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        op = OperatorProcess(state, workdir, None, ["--probe-interval", "15"])
+        op.start()
         proc = psutil.Process(op.pid)
         custom = kubernetes.client.CustomObjectsApi(hub)
         deadline = time.monotonic() + 60
@@ -265,11 +250,7 @@ def main() -> None:
         print(f"  placement spread: {dict(per_cluster)}")
     finally:
         if op is not None:
-            op.terminate()
-            try:
-                op.wait(15)
-            except subprocess.TimeoutExpired:
-                op.kill()
+            op.stop()
         local.down(workdir / "lab")
         shutil.rmtree(workdir, ignore_errors=True)
 

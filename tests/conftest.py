@@ -8,22 +8,21 @@ their own (to kill components or tear it down) start a small one themselves.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kubernetes.client
 import pytest
-import yaml
 
 from gridaware.k8s import clients, objects
 from gridaware.lab import local, register
 from gridaware.lab.model import LabState, plan
+from gridaware.lab.operator_process import OperatorProcess, static_feeds
 from tests.feedserver import FeedServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,62 +101,18 @@ STATIC_SIGNALS = {  # gCO2e/kWh and USD/MWh per lab zone: eu-central greenest, u
 }
 
 
-class Operator:
-    """``gridaware run`` as a subprocess against the session lab's hub."""
+class Operator(OperatorProcess):
+    """The session operator: ``gridaware run`` on static signals against the lab's hub."""
 
-    def __init__(self, lab: Lab, workdir: Path) -> None:
-        self.lab = lab
-        self.feeds = workdir / "feeds.yaml"
-        self.feeds.write_text(
-            yaml.safe_dump(
-                {
-                    "providers": {
-                        "static": {"type": "static", "options": {"values": STATIC_SIGNALS}}
-                    },
-                    "default": {"carbon": ["static"], "price": ["static"]},
-                }
-            )
+    def __init__(self, lab: Lab, workdir: Path, **kwargs: Any) -> None:
+        super().__init__(
+            lab.state,
+            workdir,
+            kwargs.pop("feeds", static_feeds(STATIC_SIGNALS)),
+            kwargs.pop("args", ["--probe-interval", "2", "--retry-delay", "2"]),
+            **kwargs,
         )
-        self.log = workdir / "operator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = str(Path(sys.executable).parent / "gridaware")
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    exe,
-                    "run",
-                    "--kubeconfig",
-                    str(self.lab.state.kubeconfig),
-                    "--context",
-                    "hub",
-                    "--feeds-config",
-                    str(self.feeds),
-                    "--probe-interval",
-                    "2",
-                    "--retry-delay",
-                    "2",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        self.lab = lab
 
 
 def kubectl(

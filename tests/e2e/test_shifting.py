@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -20,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gridaware.k8s import hub
+from gridaware.lab.operator_process import OperatorProcess, replay_feeds
 from tests.conftest import Lab, Operator, cluster_ready, kubectl, wait_for
 from tests.e2e.test_operator import apply, condition, gaj, member_jobs, status
 
@@ -59,61 +58,18 @@ def write_traces(root: Path, traces: dict[str, Any]) -> None:
                 w.writerow([t.strftime("%Y-%m-%d %H:%M:%S"), zone, f(h), 50, "false"])
 
 
-class ReplayOperator:
+class ReplayOperator(OperatorProcess):
     """Runs ``gridaware run`` on replayed traces (instead of the session operator)."""
 
-    def __init__(self, lab: Lab, operator: Operator, tmp: Path) -> None:
-        self.lab, self.operator, self.tmp = lab, operator, tmp
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.feeds = tmp / "feeds.yaml"
-        self.log = tmp / "replay-operator.log"
+    def __init__(self, lab: Lab, tmp: Path) -> None:
+        args = ["--probe-interval", "1", "--retry-delay", "1"]
+        args += ["--replay-start", START, "--speedup", str(SPEEDUP)]
+        super().__init__(lab.state, tmp, None, args, name="replay-operator")
+        self.lab, self.tmp = lab, tmp
 
     def configure(self, traces: dict[str, Any]) -> None:
         write_traces(self.tmp / "data", traces)
-        self.feeds.write_text(
-            yaml.safe_dump(
-                {
-                    "providers": {
-                        "replay": {
-                            "type": "replay",
-                            "options": {"directory": str(self.tmp / "data")},
-                        },
-                        "static": {
-                            "type": "static",
-                            "options": {
-                                "values": {z: {"price": 50, "currency": "USD"} for z in traces}
-                            },
-                        },
-                    },
-                    "default": {"carbon": ["replay"], "price": ["static"]},
-                }
-            )
-        )
-
-    def start(self) -> None:
-        assert self.operator.proc is not None
-        self.proc = subprocess.Popen(
-            [
-                str(self.operator.proc.args[0]),
-                "run",
-                "--kubeconfig",  # type: ignore[index]
-                str(self.lab.state.kubeconfig),
-                "--context",
-                "hub",
-                "--feeds-config",
-                str(self.feeds),
-                "--probe-interval",
-                "1",
-                "--retry-delay",
-                "1",
-                "--replay-start",
-                START,
-                "--speedup",
-                str(SPEEDUP),
-            ],
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        self.feeds = replay_feeds(self.tmp / "data", list(traces))
 
     def run_on(self, traces: dict[str, Any]) -> None:
         """Start on these traces and wait until every member cluster is Ready."""
@@ -122,20 +78,10 @@ class ReplayOperator:
         for m in self.lab.members:
             wait_for(lambda m=m: cluster_ready(self.lab, m), f"{m} ready", timeout=60)
 
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-
 
 @pytest.fixture
 def replay(lab: Lab, operator: Operator, tmp_path: Path) -> Iterator[ReplayOperator]:
-    ro = ReplayOperator(lab, operator, tmp_path)
+    ro = ReplayOperator(lab, tmp_path)
     operator.stop()
     try:
         yield ro

@@ -46,6 +46,8 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
         loop_interval=min(2.0, max(0.2, 60.0 / speedup / 10)),
+        peering=args.peering,
+        priority=args.priority,
     )
 
 

@@ -15,7 +15,7 @@ import kopf
 from gridaware.handlers import clusters, jobs  # noqa: F401 - registers the handlers
 from gridaware.handlers.runtime import OperatorConfig
 from gridaware.k8s import clients
-from gridaware.k8s.gateway import EventRecorder, HubApi
+from gridaware.k8s.gateway import EventRecorder, HubApi, PeeringGate
 from gridaware.services import operator
 from gridaware.signals import factory
 
@@ -34,13 +34,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.batching.batch_window = 0.02  # react to each change at once, not in 100 ms batches
     config: OperatorConfig = memo.config
     client = clients.client_for(clients.hub_configuration(config.kubeconfig, config.context))
-    grid_now = config.clock.grid_now
+    gate = (
+        None
+        if config.peering is None
+        else PeeringGate(client, config.peering, config.priority, config.clock.wall)
+    )
     services = operator.build(
         HubApi(client),
         EventRecorder(client),
-        factory.build(config.feeds_config, clock=grid_now),
+        factory.build(config.feeds_config, clock=config.clock.grid_now),
         config.clock,
         config.settings,
+        active=gate,
     )
     if config.metrics_port:
         services.metrics.serve(config.metrics_port, config.metrics_address)

@@ -11,6 +11,7 @@ so a scenario behaves alike in a table-driven test and on the lab.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -144,6 +145,58 @@ class HubApi:
 
     def secret_version(self, namespace: str, name: str) -> str:
         return _call(hub.secret_version, self.client, namespace, name)
+
+
+class PeeringGate:
+    """Whether this replica is the active one under Kopf peering: no live peer has a higher
+    priority (nor, with randomly drawn priorities, the same one). Kopf pauses only its own
+    handlers; the operator's background loop and member agents ask this gate too, so a
+    paused replica never acts. Answers are cached for ``ttl`` seconds; without an answer
+    from the hub the replica assumes it is not active (safe side)."""
+
+    def __init__(
+        self,
+        client: kubernetes.client.ApiClient,
+        name: str,
+        priority: int,
+        clock: Callable[[], float],
+        ttl: float = 2.0,
+    ) -> None:
+        self._client, self._name, self._priority, self._clock = client, name, priority, clock
+        self._ttl = ttl
+        self._checked = -1e18
+        self._active = False
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            if now - self._checked < self._ttl:
+                return self._active
+            self._checked = now
+            try:
+                peers = hub.peering_status(self._client, self._name)
+            except FAILURES:
+                self._active = False
+                return False
+            live = [int(p.get("priority", 0)) for p in peers.values() if _alive(p, now)]
+            higher = any(prio > self._priority for prio in live)
+            tied = sum(prio == self._priority for prio in live) > 1  # ourselves and another
+            self._active = not higher and not tied
+            return self._active
+
+
+def _alive(peer: dict[str, Any], now: float) -> bool:
+    seen = peer.get("lastseen")
+    if not seen:
+        return False
+    try:
+        t = dt.datetime.fromisoformat(str(seen).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.timestamp() + float(peer.get("lifetime", 60)) > now
 
 
 class EventRecorder:

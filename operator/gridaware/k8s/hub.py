@@ -150,3 +150,29 @@ def event_body(
         }
     )
     return namespace, event
+
+
+def peering_status(client: kubernetes.client.ApiClient, name: str) -> dict[str, Any]:
+    """The peers Kopf records in a ClusterKopfPeering (identity -> priority, lastseen,
+    lifetime); empty when the object does not exist."""
+    try:
+        body = _custom(client).get_cluster_custom_object(
+            "kopf.dev", "v1", "clusterkopfpeerings", name, _request_timeout=DEFAULT_TIMEOUT
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return {}
+        raise
+    return dict((body or {}).get("status") or {}) if isinstance(body, dict) else {}
+
+
+def get_cluster(client: kubernetes.client.ApiClient, name: str) -> dict[str, Any] | None:
+    try:
+        out = _custom(client).get_cluster_custom_object(
+            GROUP, VERSION, "gridclusters", name, _request_timeout=DEFAULT_TIMEOUT
+        )
+        return out if isinstance(out, dict) else None
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gridaware.api.signals import Reading, Signal
@@ -70,7 +71,9 @@ class MemberAgent:
         clock: Clock,
         settings: Settings,
         metrics: Metrics,
+        active: Callable[[], bool] = lambda: True,
     ) -> None:
+        self.active = active
         self.cache = cache
         self.statuses = statuses
         self.hub = hub
@@ -115,7 +118,9 @@ class MemberAgent:
         next_probe = 0.0
         while not stopped.is_set():
             m = self.cache.member(name)
-            if m is None:
+            if m is None or not self.active():  # a paused HA replica does nothing
+                if m is not None:
+                    m.synced = False
                 stopped.wait(1)
                 continue
             if time.monotonic() >= next_probe:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from gridaware.k8s.gateway import GatewayError
 from gridaware.services.accounts import AccountService
@@ -34,6 +35,7 @@ class Services:
     metrics: Metrics
     clock: Clock
     settings: Settings
+    active: Callable[[], bool] = field(default=lambda: True)  # False on a paused HA replica
 
     def tick(self) -> None:
         """One round of the background loop."""
@@ -50,6 +52,8 @@ class Services:
 
     def loop(self, stopped: threading.Event, interval: float) -> None:
         while not stopped.wait(interval):
+            if not self.active():
+                continue
             try:
                 self.tick()
             except Exception:  # the loop must outlive any one job's surprise
@@ -63,6 +67,7 @@ def build(
     clock: Clock,
     settings: Settings,
     metrics: Metrics | None = None,
+    active: Callable[[], bool] | None = None,
 ) -> Services:
     metrics = metrics or Metrics()
     cache, statuses = Cache(), Statuses(hub)
@@ -70,9 +75,20 @@ def build(
     accounts = AccountService(cache, statuses, feeds, clock, settings, metrics)
     migration = MigrationService(cache, statuses, placement, events, clock, settings, metrics)
     pause = PauseService(cache, statuses, events, clock)
+    gate = active or (lambda: True)
     members = MemberAgent(
-        cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics
+        cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics, gate
     )
     return Services(
-        cache, statuses, placement, migration, pause, accounts, members, metrics, clock, settings
+        cache,
+        statuses,
+        placement,
+        migration,
+        pause,
+        accounts,
+        members,
+        metrics,
+        clock,
+        settings,
+        gate,
     )

@@ -304,6 +304,7 @@ class PlacementService:
             self.cache.release(rec.key)
             raise RetryLaterError(f"recording the placement failed: {exc}", 2) from exc
         self._create(rec, spec, target.name)
+        log.info("placed %s in %s", rec.key, target.name)
         self.metrics.placements.labels(target.name, "Placed").inc()
         self.events.post(
             rec.ref, "Normal", "Placed", f"placed in {target.name} ({target.zone}): {record.reason}"
