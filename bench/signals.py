@@ -1,29 +1,36 @@
-"""Signals benchmark: a warm-cache refresh of 20 zones (no network) and the memory of one year
-of hourly history for 20 zones.
+"""Signals benchmark: a warm-cache refresh of 20 zones (no network), the memory of one year
+of hourly history for 20 zones, a refresh during a feed outage (requests per query when
+8 callers refresh at once, and while backing off), and the cost of a time-of-use tariff.
 
     .venv/bin/python bench/signals.py
 
-Targets (issue "Signals"): refresh under 50 ms, memory under 20 MB.
+Targets (issue "Signals"): refresh under 50 ms, memory under 20 MB; during an outage one
+retry budget for the whole provider and no request while backing off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
+import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.feedserver import FeedServer
+from tests.feedserver import Answer, FeedServer
 
 from gridaware.api.feeds import FeedsConfig, ProviderConfig, ZoneChain
 from gridaware.api.signals import Signal
 from gridaware.signals.chain import Feeds
+from gridaware.signals.errors import SignalError
 from gridaware.signals.http import HttpClient
 from gridaware.signals.providers.electricitymaps import ElectricityMaps
 from gridaware.signals.providers.local import Synthetic
+from gridaware.signals.providers.tou import TimeOfUse
 
 ZONES = [f"Z{i:02d}" for i in range(20)]
 NOW = dt.datetime(2023, 6, 1, 12, 30, tzinfo=dt.UTC).timestamp()
@@ -65,10 +72,11 @@ def main() -> None:
         providers={"em": ProviderConfig(type="electricitymaps")},
         default=ZoneChain(carbon=["em"], price=["em"]),
     )
+    clock = [NOW]
     feeds = Feeds(
         config,
         {"em": ElectricityMaps("em", "k", server.url, http=HttpClient("em"))},
-        clock=lambda: NOW,
+        clock=lambda: clock[0],
     )
 
     def refresh() -> None:
@@ -87,12 +95,15 @@ def main() -> None:
         refresh()
     warm = (time.perf_counter() - t) / runs
     assert len(server.requests) == requests_cold, "a warm refresh must not touch the network"
+    outage = _outage(server, refresh, clock)
     server.close()
     print(
         f"refresh of 20 zones (carbon+price, latest+48 h forecast), cold via local HTTP: "
         f"{cold * 1000:.0f} ms, {requests_cold} requests"
     )
     print(f"refresh of 20 zones, warm cache:  {warm * 1000:.2f} ms   (target < 50 ms)")
+    print(outage)
+    print(_tariff())
 
     tracemalloc.start()
     synthetic = Synthetic()
@@ -113,6 +124,67 @@ def main() -> None:
     print(
         f"one year hourly, 20 zones, carbon: {carbon_only / 2**20:.1f} MiB of arrays; "
         f"carbon+price held: {held / 2**20:.1f} MiB   (target < 20 MB)"
+    )
+
+
+def _outage(server: FeedServer, refresh: Callable[[], None], clock: list[float]) -> str:
+    """Every endpoint fails; 8 callers refresh at once after the cache expired, then again."""
+    for path in ("/carbon-intensity/latest", "/price-day-ahead/latest"):
+        server.route(path, Answer(503))
+    clock[0] = NOW + 301  # past refresh_seconds: every latest query is due
+    before = len(server.requests)
+
+    def caller() -> None:
+        with contextlib.suppress(SignalError):
+            refresh()
+
+    t = time.perf_counter()
+    threads = [threading.Thread(target=caller) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t
+    first = len(server.requests) - before
+    clock[0] += 5  # inside the 30 s backoff
+    refresh()
+    again = len(server.requests) - before - first
+    return (
+        f"outage (every endpoint 503), 8 concurrent refreshes of 20 zones x 2 signals: "
+        f"{first} requests in {elapsed * 1000:.0f} ms (one query's 4 attempts, the provider "
+        f"then left alone); a refresh 5 s later while backing off: {again} requests"
+    )
+
+
+def _tariff() -> str:
+    """A 15-minute-step tariff evaluation: one year of prices and a 48 h forecast."""
+    schedule = [
+        "00:00 valley 0.4",
+        "07:00 flat 1.0",
+        "10:00 peak 1.7",
+        "12:00 flat 1.0",
+        "17:00 peak 1.7",
+        "22:00 flat 1.0",
+    ]
+    tou = TimeOfUse.from_options(
+        "tou",
+        {
+            "tariff": {"zone": "Europe/Berlin", "currency": "EUR", "schedule": schedule},
+            "base_price": 0.2,
+        },
+    )
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp()
+    t = time.perf_counter()
+    year = tou.history("DE-LU", Signal.PRICE, start, start + 8784 * 3600)
+    year_s = time.perf_counter() - t
+    t = time.perf_counter()
+    runs = 50
+    for _ in range(runs):
+        tou.forecast("DE-LU", Signal.PRICE, start, 48)
+    fc_ms = (time.perf_counter() - t) / runs * 1000
+    return (
+        f"tou tariff: one year of prices ({len(year)} points) {year_s * 1000:.0f} ms; "
+        f"48 h forecast {fc_ms:.1f} ms"
     )
 
 

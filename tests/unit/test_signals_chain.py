@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import threading
@@ -353,3 +354,25 @@ def test_health_reports_failing_queries(feed_server: FeedServer) -> None:
     assert (failing.provider, failing.failures, failing.fetched_at) == ("em", 1, None)
     assert "503" in failing.last_error and failing.retry_at == NOW + 30
     assert (ok.provider, ok.failures, ok.fetched_at, ok.last_error) == ("static", 0, NOW, "")
+
+
+@pytest.mark.parametrize(
+    ("status", "requests"),
+    [
+        pytest.param(503, 1, id="unreachable-provider-is-left-alone-for-all-zones"),
+        pytest.param(404, 3, id="no-data-for-one-zone-does-not-stop-the-others"),
+    ],
+)
+def test_outage_costs_one_retry_budget_not_one_per_zone(
+    feed_server: FeedServer, status: int, requests: int
+) -> None:
+    feed_server.route(LATEST, Answer(status))
+    clock = Clock(NOW)
+    feeds = _outage_feeds(feed_server, clock, ["em", "static"])
+    for zone in ("DE", "FR", "NL"):
+        with contextlib.suppress(SignalError):
+            feeds.reading(zone, Signal.CARBON)
+    assert len(feed_server.hits(LATEST)) == requests
+    clock.now += 31  # backoff over: the provider is asked again
+    feed_server.route(LATEST, _latest(300))
+    assert feeds.reading("FR", Signal.CARBON).source == "em"

@@ -11,10 +11,12 @@ A feed outage must not stop placement, so a refresh that fails keeps the cached 
 served (its age growing, stale once past ``stale_after_seconds``) with the failure among the
 reading's errors. Each (provider, zone, signal, query) has one refresh in flight at a time:
 concurrent callers wait for it and share its result instead of each spending a full retry
-budget, and after a failure nobody asks that provider again before a backoff
-(``retry_backoff_seconds``, doubling per consecutive failure up to ``refresh_seconds``) has
-passed. When no provider has any value, ``SignalUnavailableError`` says why and when the chain
-will try again; ``health()`` lists each cached query's state for status and metrics.
+budget, and after a failure nobody asks again before a backoff (``retry_backoff_seconds``,
+doubling per consecutive failure up to ``refresh_seconds``) has passed. A provider that is
+unreachable (network, timeout, 5xx, 429) is left alone for that backoff for all its zones, so
+an outage costs one retry budget, not one per zone. When no provider has any value,
+``SignalUnavailableError`` says why and when the chain will try again; ``health()`` lists each
+cached query's state for status and metrics.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from gridaware.api.feeds import FeedsConfig
 from gridaware.api.signals import Quality, Reading, Series, Signal, from_epoch
 from gridaware.core import forecast as forecaster
 from gridaware.signals.base import Provider
-from gridaware.signals.errors import NoDataError, SignalError, SignalUnavailableError
+from gridaware.signals.errors import (
+    FeedUnavailableError,
+    NoDataError,
+    SignalError,
+    SignalUnavailableError,
+)
 
 HOUR = 3600
 
@@ -97,6 +104,7 @@ class Feeds:
         self.clock = clock
         self._slots: dict[Key, _Slot] = {}
         self._slots_lock = threading.Lock()
+        self._down: dict[str, tuple[float, SignalError]] = {}  # provider -> (retry_at, error)
 
     def chain(self, zone: str, signal: Signal) -> list[Provider]:
         names = getattr(self.config.chain(zone), signal.value)
@@ -141,13 +149,8 @@ class Feeds:
                 assert entry is not None
                 return _Answer(entry.series, "")
             if slot.error is None or now >= slot.retry_at:
-                try:
-                    series = fetch()
-                except SignalError as exc:
-                    slot.error, slot.failures = exc, slot.failures + 1
-                    slot.retry_at = now + self._backoff(slot.failures)
-                else:
-                    slot.entry, slot.error, slot.failures = _Entry(series, now), None, 0
+                series = self._refresh(provider.name, slot, fetch, now)
+                if series is not None:
                     return _Answer(series, "")
             assert slot.error is not None
             wait = max(0.0, slot.retry_at - now)
@@ -160,6 +163,32 @@ class Feeds:
                 f"{slot.error}; serving the answer fetched {(now - entry.fetched) / 60:.0f} min "
                 f"ago (next attempt in {wait:.0f} s)",
             )
+
+    def _refresh(
+        self, provider: str, slot: _Slot, fetch: Callable[[], Series], now: float
+    ) -> Series | None:
+        """Fetch into ``slot`` (its lock held); None after a failure, recorded in the slot.
+
+        An unreachable provider (network, timeout, 5xx, 429) is down for every query until its
+        backoff passes: during an outage one query spends the retry budget, not each zone's."""
+        with self._slots_lock:
+            down = self._down.get(provider)
+        if down is not None and now < down[0]:
+            slot.error, slot.retry_at = down[1], max(slot.retry_at, down[0])
+            return None
+        try:
+            series = fetch()
+        except SignalError as exc:
+            slot.error, slot.failures = exc, slot.failures + 1
+            slot.retry_at = now + self._backoff(slot.failures)
+            if isinstance(exc, FeedUnavailableError):
+                with self._slots_lock:
+                    self._down[provider] = (slot.retry_at, exc)
+            return None
+        slot.entry, slot.error, slot.failures = _Entry(series, now), None, 0
+        with self._slots_lock:
+            self._down.pop(provider, None)
+        return series
 
     def health(self) -> list[FeedHealth]:
         """The state of every query asked so far, failing ones first."""

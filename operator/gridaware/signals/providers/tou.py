@@ -316,6 +316,7 @@ class Slot:
     period: str
     value: float  # <currency>/MWh
     quality: Quality
+    day: dt.date  # the local date
 
 
 @dataclass(frozen=True)
@@ -474,13 +475,13 @@ class TariffClock:
                 choice = minutes[minute]
         c = self._choices[choice]
         if c.price is not None:
-            return Slot(c.name, c.price * self.factor, Quality.MEASURED)
+            return Slot(c.name, c.price * self.factor, Quality.MEASURED, day)
         base = self.base.at(local.year, local.month)
         if base is None or c.ratio is None:
             return None
         value, explicit = base
         quality = Quality.MEASURED if explicit else Quality.ESTIMATED
-        return Slot(c.name, c.ratio * value * self.factor, quality)
+        return Slot(c.name, c.ratio * value * self.factor, quality, day)
 
     @property
     def step(self) -> int:
@@ -582,14 +583,13 @@ class TimeOfUse(Provider):
         step = self.clock.step
         t = int(start) // step * step
         out: list[tuple[int, int, float, Quality, str]] = []
-        valid_day: tuple[dt.date, bool] | None = None
+        valid: dict[dt.date, bool] = {}
         while t < end:
             slot = self.clock.slot(t)
             if slot is not None and not self.ignore_validity:
-                day = dt.datetime.fromtimestamp(t, self.clock.tz).date()
-                if valid_day is None or valid_day[0] != day:
-                    valid_day = (day, self.clock.valid(day))
-                slot = slot if valid_day[1] else None
+                if slot.day not in valid:
+                    valid[slot.day] = self.clock.valid(slot.day)
+                slot = slot if valid[slot.day] else None
             if slot is not None:
                 last = out[-1] if out else None
                 joins = (
