@@ -32,3 +32,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* host:port for a bind address, bracketing IPv6 addresses: (list address port) */ -}}
+{{- define "gridaware.hostport" -}}
+{{- $address := index . 0 -}}
+{{- if contains ":" $address -}}
+[{{ $address }}]:{{ index . 1 }}
+{{- else -}}
+{{ $address }}:{{ index . 1 }}
+{{- end -}}
+{{- end -}}
