@@ -21,6 +21,7 @@ REQUIRED = (
     "kube-scheduler",
     "kubectl",
     "kwok",
+    "jobset",
 )
 
 
@@ -35,6 +36,11 @@ def _tools_dir() -> Path | None:
             if candidate.is_file():
                 return candidate.parent
     return None
+
+
+def tools_dir() -> Path | None:
+    """The checkout's ``tools/`` directory (with build.sh and the Go modules), if any."""
+    return _tools_dir()
 
 
 def _check(bin_dir: Path) -> Path:

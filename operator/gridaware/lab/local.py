@@ -27,12 +27,19 @@ from typing import Any
 import yaml
 
 from gridaware.k8s import clients, nodes, objects
-from gridaware.lab import kubeconfig, pki, supervisor
+from gridaware.lab import jobset, kubeconfig, pki, supervisor
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import ClusterPlan, ClusterState, LabPlan, LabState, ProcessRecord
 
 STATE_FILE = "lab.json"
-PORT_NAMES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler")
+PORT_NAMES = (
+    "etcd",
+    "etcd-peer",
+    "apiserver",
+    "controller-manager",
+    "scheduler",
+    *jobset.PORT_NAMES,
+)
 START_TIMEOUT = float(os.environ.get("GRIDAWARE_LAB_START_TIMEOUT", "180"))
 # The lab's clusters share few cores: keep each Go runtime from claiming all of them.
 _GO_ENV = {"GOMAXPROCS": os.environ.get("GRIDAWARE_LAB_GOMAXPROCS", "2")}
@@ -68,6 +75,11 @@ def _save(state: LabState) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(state.model_dump_json(indent=2))
         tmp.replace(path)
+
+
+def save(state: LabState) -> None:
+    """Persist ``state`` (for lab parts started after ``up``, such as the lab Prometheus)."""
+    _save(state)
 
 
 def _port_free(port: int) -> bool:
@@ -173,10 +185,13 @@ def kwok_argv(bin_dir: Path, kubeconfig_path: Path, stages: Path) -> list[str]:
 class _ClusterStarter:
     """Brings one cluster up, recording every process in the shared state as it goes."""
 
-    def __init__(self, state: LabState, cluster: ClusterState, bin_dir: Path) -> None:
+    def __init__(
+        self, state: LabState, cluster: ClusterState, bin_dir: Path, jobset_crd: Path
+    ) -> None:
         self.state = state
         self.cluster = cluster
         self.bin = bin_dir
+        self.jobset_crd = jobset_crd
         self.dir = state.state_dir / "clusters" / cluster.plan.name
 
     def _start(self, component: str, argv: list[str]) -> ProcessRecord:
@@ -274,6 +289,8 @@ class _ClusterStarter:
             "kwok", kwok_argv(self.bin, self.cluster.kubeconfig, self.dir / "kwok-stages.yaml")
         )
         running = [etcd, apiserver, kcm, scheduler, kwok]
+        if self.cluster.plan.role == "member":
+            running.append(self._start_jobset(certs))
         _wait(
             f"the default ServiceAccount of {name} (controller-manager)",
             lambda: objects.service_account_exists(client, "default", "default"),
@@ -292,6 +309,32 @@ class _ClusterStarter:
             lambda: nodes.ready_nodes(client)[0] >= plan.nodes.count,
             running,
         )
+        if plan.role == "member":
+            health = f"http://127.0.0.1:{ports['jobset-health']}/readyz"
+            _wait(f"the JobSet controller of {name}", lambda: _http_ok(health), running)
+
+    def _start_jobset(self, certs: pki.ClusterPKI) -> ProcessRecord:
+        """JobSet CRD, webhook certificate and configurations, then the controller-manager
+        (see ``lab.jobset`` for why the webhooks are registered by URL)."""
+        name, ports = self.cluster.plan.name, self.cluster.ports
+        kubectl = self.bin / "kubectl"
+        jobset.install_crd(kubectl, self.cluster.kubeconfig, name, self.jobset_crd)
+        cert_dir = self.dir / "jobset" / "certs"
+        pki.issue_serving(certs, cert_dir, "jobset-webhook")
+        config_file = self.dir / "jobset" / "config.yaml"
+        config = jobset.config(ports["jobset-webhook"], ports["jobset-health"], cert_dir)
+        config_file.write_text(yaml.safe_dump(config))
+        rec = self._start(
+            "jobset-controller", jobset.argv(self.bin, self.cluster.kubeconfig, config_file)
+        )
+        jobset.install_webhooks(
+            kubectl,
+            self.cluster.kubeconfig,
+            name,
+            ports["jobset-webhook"],
+            certs.ca_cert.read_bytes(),
+        )
+        return rec
 
 
 def up(lab_plan: LabPlan, state_dir: Path, log: Callable[[str], None] = print) -> LabState:
@@ -310,6 +353,7 @@ def up(lab_plan: LabPlan, state_dir: Path, log: Callable[[str], None] = print) -
     from gridaware.lab import binaries  # noqa: PLC0415 - keep 'lab status' free of builds
 
     bin_dir = binaries.locate(build=True)
+    jobset_crd = jobset.crd_file(binaries.tools_dir())
     ports = allocate_ports(len(PORT_NAMES) * len(lab_plan.clusters), lab_plan.port_base)
     if state_dir.exists():
         shutil.rmtree(state_dir)
@@ -335,7 +379,7 @@ def up(lab_plan: LabPlan, state_dir: Path, log: Callable[[str], None] = print) -
     try:
         with ThreadPoolExecutor(max_workers=len(state.clusters)) as pool:
             futures = {
-                c.plan.name: pool.submit(_ClusterStarter(state, c, bin_dir).run)
+                c.plan.name: pool.submit(_ClusterStarter(state, c, bin_dir, jobset_crd).run)
                 for c in state.clusters
             }
             for name, fut in futures.items():

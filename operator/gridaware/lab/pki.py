@@ -150,3 +150,23 @@ def create(directory: Path, cluster: str) -> ClusterPKI:
         )
     )
     return pki
+
+
+def issue_serving(pki: ClusterPKI, directory: Path, cn: str) -> tuple[Path, Path]:
+    """A loopback serving certificate (``tls.crt``/``tls.key`` in ``directory``) signed by the
+    cluster's CA, for a lab process the API server calls back (a webhook server)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pki.ca_key} is not the lab's ECDSA CA key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
+    cert = _sign(_name(cn), key.public_key(), ca_cert.subject, ca_key, server=True, sans=sans)
+    crt, key_path = directory / "tls.crt", directory / "tls.key"
+    _write_key(key_path, key)
+    _write_cert(crt, cert)
+    return crt, key_path
