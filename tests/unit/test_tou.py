@@ -194,7 +194,7 @@ def test_anhui_holiday_deep_valley_when_bound_to_holidays() -> None:
     bound = options(
         "cn-anhui-ci-tou-2025.yaml",
         holidays=["2025-10-01", "2025-10-02"],
-        apply_overrides=[{"index": 0, "on": "holidays"}],
+        apply_overrides=[{"index": 0, "on_holidays": True}],
     )
     provider = TimeOfUse.from_options("tou", bound)
     assert at(provider, "2025-10-01T12:00") == ("deep_valley", pytest.approx(0.3056 * BASE))
@@ -620,3 +620,27 @@ def test_bad_provider_options_raise_only_tariff_errors(extra: dict[str, Any], ba
     with contextlib.suppress(SignalError):
         provider = TimeOfUse.from_options("tou", {"tariff": tariff, **extra})
         provider.forecast("DE-LU", Signal.PRICE, 1.7e9, 48)
+
+
+def test_yaml_quirks_of_a_hand_written_tariff(tmp_path: Path) -> None:
+    """YAML 1.1 reads keys like ``off`` as booleans and unquoted dates as dates."""
+    path = tmp_path / "tariff.yaml"
+    path.write_text(
+        """
+zone: Europe/Madrid
+currency: EUR
+basis: absolute
+days: {on: [mon, tue, wed, thu, fri], off: [sat, sun, holiday]}
+schedule:
+  on: ["08:00 day 0.2", "20:00 night 0.1"]
+  off: ["00:00 flat 0.12"]
+holidays: [2025-05-01]
+conditional_overrides:
+  - on_holidays: true
+    periods: [{name: deep, from: "13:00", to: "15:00", price: 0.05}]
+"""
+    )
+    provider = TimeOfUse.from_options("tou", {"tariff": str(path)})
+    assert at(provider, "2025-05-01T12:00") == ("flat", 0.12)  # a Thursday, but a holiday
+    assert at(provider, "2025-05-01T14:00") == ("deep", 0.05)
+    assert at(provider, "2025-05-02T14:00") == ("day", 0.2)

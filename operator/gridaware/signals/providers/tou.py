@@ -143,11 +143,11 @@ class Period(Window):
 
 
 class Override(_Model):
-    """Windows that replace the base periods on some days: holidays (``on: holidays``) or
+    """Windows that replace the base periods on some days: holidays (``on_holidays: true``) or
     listed dates; overrides whose condition is only prose apply when the provider binds them."""
 
     applies_when: str = ""
-    on: Literal["holidays"] | None = None
+    on_holidays: bool = False  # not ``on: holidays``: YAML 1.1 reads the key ``on`` as true
     dates: list[dt.date] = Field(default_factory=list)
     periods: list[Window]
 
@@ -264,8 +264,8 @@ def expand_compact(raw: Mapping[str, Any]) -> dict[str, Any]:
                     start, end = "00:00", "24:00"
                 periods.append(
                     {
-                        "season": season,
-                        "day_type": day,
+                        "season": str(season),
+                        "day_type": str(day),
                         "name": name,
                         "from": start,
                         "to": end,
@@ -276,8 +276,8 @@ def expand_compact(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {
         **full,
         "price_basis": basis.get(str(raw.get("basis", "ratio")), str(raw.get("basis"))),
-        "seasons": [{"id": s, "months": m} for s, m in seasons.items()],
-        "day_types": [{"id": d, "days": list(v)} for d, v in days.items()],
+        "seasons": [{"id": str(s), "months": m} for s, m in seasons.items()],
+        "day_types": [{"id": str(d), "days": list(v)} for d, v in days.items()],
         "periods": periods,
     }
 
@@ -431,7 +431,7 @@ class TariffClock:
             for w in ov.periods:
                 choice = self._choice(w, "", values)
                 minutes.update((m, choice) for m in w.minutes())
-            if ov.on == "holidays" or i in on_holidays:
+            if ov.on_holidays or i in on_holidays:
                 out.append((None, minutes))
             dates = [*ov.dates, *on_dates.get(i, ())]
             if dates:
@@ -553,7 +553,7 @@ class TimeOfUse(Provider):
     def _configured(cls, name: str, tariff: Tariff, opts: Mapping[str, Any]) -> TimeOfUse:
         values = {str(k): _finite(v) for k, v in (opts.get("period_values") or {}).items()}
         binds = opts.get("apply_overrides") or []
-        on_holidays = [int(b["index"]) for b in binds if b.get("on") == "holidays"]
+        on_holidays = [int(b["index"]) for b in binds if b.get("on_holidays") is True]
         on_dates = {
             int(b["index"]): _dates(b.get("dates"), f"{name}: apply_overrides dates")
             for b in binds
