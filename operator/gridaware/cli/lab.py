@@ -10,7 +10,7 @@ from typing import Any
 
 from gridaware.api.regions import DEFAULT_LAB_REGIONS, REGIONS
 from gridaware.cli.output import table
-from gridaware.lab import kind, local, supervisor
+from gridaware.lab import kind, local, prometheus, supervisor
 from gridaware.lab.errors import LabError
 from gridaware.lab.model import LabState, NodePool, plan
 
@@ -42,8 +42,29 @@ def _lab_up(args: argparse.Namespace) -> int:
     if args.backend == "kind":
         kind.up(lab_plan, args.state_dir, Path(args.kind_config))
     else:
-        local.up(lab_plan, args.state_dir)
+        state = local.up(lab_plan, args.state_dir)
+        if args.prometheus:
+            base = prometheus.start(state, prometheus.Settings(rules=prometheus.default_rules()))
+            print(f"prometheus: {base} (energy exporters in every member)")
     return _lab_status(args)
+
+
+def _lab_prometheus(args: argparse.Namespace) -> int:
+    state = _state(args)
+    if args.stop:
+        prometheus.stop(state)
+        print("lab prometheus and energy exporters stopped")
+        return 0
+    settings = prometheus.Settings(
+        operator_metrics_port=args.operator_metrics_port,
+        rules=tuple(r.resolve() for r in args.rules) if args.rules else prometheus.default_rules(),
+        scrape_interval=args.scrape_interval,
+        watts_per_cpu=args.watts_per_cpu,
+        watts_per_gpu=args.watts_per_gpu,
+    )
+    base = prometheus.start(state, settings)
+    print(f"prometheus: {base}  (config and data under {state.state_dir / 'prometheus'})")
+    return 0
 
 
 def _lab_status(args: argparse.Namespace) -> int:
@@ -85,6 +106,8 @@ def _lab_operator(args: argparse.Namespace) -> int:
     extra = ["--probe-interval", str(args.probe_interval)]
     if args.feeds_config:
         extra += ["--feeds-config", str(args.feeds_config.resolve())]
+    if args.metrics_port:
+        extra += ["--metrics-port", str(args.metrics_port), "--metrics-address", "127.0.0.1"]
     rec = local.start_operator(state, extra)
     time.sleep(1.0)
     if not supervisor.alive(rec):
@@ -146,6 +169,12 @@ def add(sub: Any) -> None:
         default="kind-config.yaml",
         help="kind cluster template for --backend kind (default: %(default)s)",
     )
+    up.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="also start the lab Prometheus and the members' energy exporters "
+        "(see 'lab prometheus')",
+    )
     up.set_defaults(func=_lab_up)
     lab_sub.add_parser("status", help="clusters, API URLs, nodes, dead components").set_defaults(
         func=_lab_status
@@ -165,4 +194,21 @@ def add(sub: Any) -> None:
     )
     lab_op.add_argument("--feeds-config", type=Path, help="feeds configuration (YAML)")
     lab_op.add_argument("--probe-interval", type=float, default=5.0)
+    lab_op.add_argument(
+        "--metrics-port", type=int, help="serve the operator's metrics on 127.0.0.1:PORT"
+    )
     lab_op.set_defaults(func=_lab_operator)
+    prom = lab_sub.add_parser(
+        "prometheus",
+        help="(re)start a Prometheus on loopback scraping the operator and an energy exporter "
+        "(Kepler and DCGM counters) per member; stopped by 'lab down'",
+    )
+    prom.add_argument("--operator-metrics-port", type=int, help="the operator's --metrics-port")
+    prom.add_argument(
+        "--rules", type=Path, action="append", help="rule file(s) (default: the chart's rules)"
+    )
+    prom.add_argument("--scrape-interval", type=float, default=1.0, help="seconds (default: 1)")
+    prom.add_argument("--watts-per-cpu", type=float, default=10.0)
+    prom.add_argument("--watts-per-gpu", type=float, default=300.0)
+    prom.add_argument("--stop", action="store_true", help="stop them instead")
+    prom.set_defaults(func=_lab_prometheus)
