@@ -113,14 +113,81 @@ class CapacityOverride(Model):
 # --- GridCluster ---------------------------------------------------------------------------
 
 
+class DeliveryTrace(Model):
+    """Hourly delivered kWh of a contract: inline, or from a CSV file of ``time,kwh`` rows
+    (RFC 3339 hour starts), e.g. a ConfigMap mounted into the operator pod."""
+
+    start: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="Start of the first inline hour (RFC 3339, grid time).",
+    )
+    hourly_kwh: list[float] = Field(
+        default_factory=list, max_length=8784, description="Delivered kWh per hour from start."
+    )
+    file: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Path of a CSV of time,kwh rows in the operator's file system.",
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DeliveryTrace:
+        if (self.file is None) == (self.start is None or not self.hourly_kwh):
+            raise ValueError("a delivery trace needs either start and hourlyKwh, or file")
+        if any(v < 0 for v in self.hourly_kwh):
+            raise ValueError("delivery trace kWh must not be negative")
+        return self
+
+
 class GreenContract(Model):
-    """A power purchase agreement or on-site supply that covers part of the load."""
+    """A power purchase agreement or on-site supply that covers part of the load: what it
+    delivers each hour follows its shape (pay-as-produced), and that hour's delivery is shared
+    among the gridaware jobs running then by their energy."""
 
     name: str = Field(min_length=1, max_length=63, description="Contract name.")
-    power_kw: float = Field(gt=0, le=1e7, description="Contracted power in kW.")
+    power_kw: float = Field(gt=0, le=1e7, description="Contracted capacity in kW.")
     carbon_intensity: float = Field(
         default=0, ge=0, le=2000, description="Its lifecycle intensity in gCO2e/kWh."
     )
+    shape: Literal["baseload", "solar", "wind", "trace"] = Field(
+        default="baseload",
+        description="baseload (capacity every hour), solar (daylight curve peaking at the "
+        "capacity at local noon), wind (capacity x capacityFactor, following the zone's "
+        "renewable share where a feed gives it) or trace (delivery in trace).",
+    )
+    capacity_factor: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Mean output over capacity for wind (default 0.35).",
+    )
+    utc_offset_hours: float | None = Field(
+        default=None,
+        ge=-14,
+        le=14,
+        description="Local time of the solar curve (default: the cluster region's, else 0).",
+    )
+    price_usd_per_mwh: float | None = Field(
+        default=None,
+        ge=-10000,
+        le=100000,
+        description="Contract price, used when placement values contracted supply.",
+    )
+    trace: DeliveryTrace | None = Field(default=None, description="Delivery for shape trace.")
+
+    @model_validator(mode="after")
+    def _trace_for_trace(self) -> GreenContract:
+        if (self.shape == "trace") != (self.trace is not None):
+            raise ValueError("a contract has a trace exactly when its shape is trace")
+        return self
 
 
 class HourlyCap(Model):
@@ -334,6 +401,11 @@ class Objective(Model):
         gt=0,
         le=2000,
         description="Never run where intensity (gCO2e/kWh) is above this; wait instead.",
+    )
+    value_contracts: bool = Field(
+        default=False,
+        description="Score the part of an hour that a cluster's green contracts cover at the "
+        "contracts' intensity and price (market-based) instead of the grid's.",
     )
 
     @model_validator(mode="after")
@@ -551,6 +623,22 @@ class Segment(Model):
     energy_kwh: float = Field(description="Energy including PUE.")
     carbon_location_g: float = Field(description="Location-based emissions (grid average).")
     carbon_market_g: float = Field(description="Market-based emissions (contracts first).")
+    contract_kwh: float = Field(
+        default=0, description="This job's share of the contracts' delivery (hourly matched)."
+    )
+    grid_cfe_kwh: float = Field(
+        default=0, description="Carbon-free energy from the grid mix for the rest."
+    )
+    hourly_load_kwh: list[float] = Field(
+        default_factory=list,
+        max_length=800,
+        description="Energy per hour from the hour of start (for reports).",
+    )
+    hourly_cfe_kwh: list[float] = Field(
+        default_factory=list,
+        max_length=800,
+        description="Carbon-free energy (contract + grid) per hour from the hour of start.",
+    )
 
 
 class Account(Model):
@@ -570,7 +658,24 @@ class Account(Model):
     saved_location_g: float | None = Field(
         default=None, description="Counterfactual minus actual, location-based."
     )
+    counterfactual_cost_usd: float | None = Field(
+        default=None, description="Cost of running at once in the home cluster (USD)."
+    )
     carbon_source: str = Field(description="Where the intensities came from.")
+    contract_kwh: float = Field(
+        default=0, description="Energy met by the clusters' green contracts (hourly matched)."
+    )
+    grid_cfe_kwh: float = Field(
+        default=0, description="Energy met by the grid mix's carbon-free share."
+    )
+    cfe_percent: float | None = Field(
+        default=None, description="Hourly-matched carbon-free share of the energy (%)."
+    )
+    cfe_estimated: bool = Field(
+        default=False,
+        description="True when the grid's carbon-free share was estimated from its intensity "
+        "(no renewable-share feed for the zone).",
+    )
     segments: list[Segment] = Field(default_factory=list, description="Run segments.")
 
 

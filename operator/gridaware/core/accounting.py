@@ -1,23 +1,30 @@
-"""Per-job carbon and cost accounts.
+"""Per-job carbon and cost accounts, hourly matched.
 
-energy = power x time x PUE. Location-based carbon integrates the grid's average intensity
-over the actual run segments; market-based carbon first assigns the cluster's contracted
-green supply (up to its kW, at its own intensity) and the rest at the grid intensity. The two
-are reported side by side and never added. Savings compare the location-based figure with
-the counterfactual "run at once in the home cluster" computed from the same signal history.
+energy = power x time x PUE, hour by hour. Location-based carbon uses the grid's average
+intensity in each hour the job ran; market-based carbon first assigns the job's share of the
+cluster's contracted green supply in that hour (``core.cfe``: an hour's delivery is shared
+among the jobs running then by their energy) at the contracts' intensity, and the rest at the
+grid intensity (no residual mix is published for most zones). The carbon-free share (CFE %)
+counts the contract share first, then the grid mix's carbon-free share of the rest. The
+location- and market-based figures are reported side by side and never added; marginal and
+average intensities are never booked in one account. Savings compare the location-based
+figure and the cost with the counterfactual "run at once in the home cluster" computed from
+the same signal history.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from gridaware.api.v1alpha1 import Account, GreenContract, Segment, now_rfc3339
-from gridaware.core import planning
+from gridaware.api.v1alpha1 import Account, GreenContract, Segment, rfc3339
+from gridaware.core import cfe, planning
 
 HOUR = 3600.0
+F64 = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,22 @@ class Series:
         p = planning.prefix(self.values)
         return float(planning.integrate(p, self.values, x0, x1) / (x1 - x0))
 
+    def at_hours(self, hour0: float, hours: int) -> F64:
+        """The values of the hours from ``hour0``; hours outside the series take the nearest
+        covered hour's value."""
+        idx = np.arange(hours) + round((hour0 - self.hour0) / HOUR)
+        return np.asarray(self.values[np.clip(idx, 0, self.values.size - 1)], dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class RunSegment:
+    """One run of the job in one cluster, with that cluster's signals and contracts.
+
+    ``delivery`` is what the cluster's contracts deliver per hour (``core.cfe``); without it a
+    baseload reading of ``contracts`` is used. ``others`` are the other jobs' runs in the
+    cluster, which share each hour's delivery. ``renewable_percent`` is the zone's renewable
+    share per hour from ``carbon.hour0`` where a feed gives it."""
+
     cluster: str
     zone: str
     start: float
@@ -52,27 +72,77 @@ class RunSegment:
     price_usd: Series | None
     contracts: tuple[GreenContract, ...] = ()
     carbon_source: str = ""
-
-
-def _stamp(t: float) -> str:
-    import datetime as dt  # noqa: PLC0415
-
-    return now_rfc3339(dt.datetime.fromtimestamp(t, tz=dt.UTC))
+    delivery: cfe.Delivery | None = None
+    others: tuple[cfe.Run, ...] = field(default=())
+    renewable_percent: Series | None = None
 
 
 class MixedKindsError(ValueError):
     """Marginal and average intensities cannot be booked in one account."""
 
 
-def account(
-    segments: list[RunSegment],
-    power_kw: float,
-    home: str,
-    counterfactual: RunSegment | None,
-    source: str,
-) -> Account:
-    """The account of a finished job (``counterfactual`` spans the same duration; None when
-    the home zone's history is missing: then no saving is claimed)."""
+@dataclass(frozen=True)
+class _Booked:
+    segment: Segment
+    cost: float | None
+    cfe_estimated: bool
+
+
+def _delivery(seg: RunSegment, hour0: float, hours: int) -> cfe.Delivery:
+    if seg.delivery is not None:
+        d = seg.delivery
+        idx = np.arange(hours) + round((hour0 - d.hour0) / HOUR)
+        inside = (idx >= 0) & (idx < d.kwh.size)
+        safe = np.clip(idx, 0, max(0, d.kwh.size - 1))
+        if d.kwh.size == 0:
+            return cfe.Delivery(hour0, np.zeros(hours), np.zeros(hours), np.full(hours, np.nan))
+        return cfe.Delivery(
+            hour0,
+            np.where(inside, d.kwh[safe], 0.0),
+            np.where(inside, d.carbon[safe], 0.0),
+            np.where(inside, d.price_usd[safe], np.nan),
+        )
+    hourly = [cfe.contract_kwh(c, hour0, hours) for c in seg.contracts]
+    if not hourly:
+        return cfe.Delivery(hour0, np.zeros(hours), np.zeros(hours), np.full(hours, np.nan))
+    return cfe.delivery(seg.contracts, hourly, hour0)
+
+
+def book(seg: RunSegment, power_kw: float, job: str = "") -> _Booked:
+    """The hourly-matched figures of one run segment."""
+    hour0 = math.floor(seg.start / HOUR) * HOUR
+    hours = max(1, math.ceil((seg.end - hour0) / HOUR))
+    facility_kw = power_kw * seg.pue
+    d = _delivery(seg, hour0, hours)
+    me = cfe.Run(job, seg.start, seg.end, facility_kw)
+    load, contract = cfe.shares(me, seg.others, d.kwh, hour0)
+    ci = seg.carbon.at_hours(hour0, hours)
+    renewable = (
+        None if seg.renewable_percent is None else seg.renewable_percent.at_hours(hour0, hours)
+    )
+    share, estimated = cfe.grid_cfe_share(ci, renewable, seg.carbon.kind)
+    residual = load - contract
+    grid_cfe = residual * share
+    cost: float | None = None
+    if seg.price_usd is not None:
+        cost = float((load * seg.price_usd.at_hours(hour0, hours)).sum() / 1000)
+    out = Segment(
+        cluster=seg.cluster,
+        zone=seg.zone,
+        start=rfc3339(seg.start),
+        end=rfc3339(seg.end),
+        energy_kwh=round(float(load.sum()), 6),
+        carbon_location_g=round(float((load * ci).sum()), 3),
+        carbon_market_g=round(float((contract * d.carbon + residual * ci).sum()), 3),
+        contract_kwh=round(float(contract.sum()), 6),
+        grid_cfe_kwh=round(float(grid_cfe.sum()), 6),
+        hourly_load_kwh=[round(float(v), 6) for v in load],
+        hourly_cfe_kwh=[round(float(v), 6) for v in contract + grid_cfe],
+    )
+    return _Booked(out, cost, estimated)
+
+
+def _kinds(segments: list[RunSegment], counterfactual: RunSegment | None) -> None:
     kinds = {s.carbon.kind for s in segments if s.carbon.kind}
     if counterfactual is not None and counterfactual.carbon.kind:
         kinds.add(counterfactual.carbon.kind)
@@ -81,61 +151,49 @@ def account(
             "the run's carbon intensities are of different kinds (average and marginal); "
             "configure one kind per fleet to book an account"
         )
-    out: list[Segment] = []
-    loc = mkt = energy = 0.0
-    cost: float | None = 0.0
-    for seg in segments:
-        hours = max(0.0, seg.end - seg.start) / HOUR
-        facility_kw = power_kw * seg.pue
-        kwh = facility_kw * hours
-        ci = seg.carbon.mean_over(seg.start, seg.end)
-        g_loc = kwh * ci
-        contracted_kw = min(facility_kw, sum(c.power_kw for c in seg.contracts))
-        contract_ci = (
-            (
-                sum(c.power_kw * c.carbon_intensity for c in seg.contracts)
-                / sum(c.power_kw for c in seg.contracts)
-            )
-            if seg.contracts
-            else 0.0
-        )
-        g_mkt = hours * (contracted_kw * contract_ci + (facility_kw - contracted_kw) * ci)
-        if seg.price_usd is None or cost is None:
-            cost = None
-        else:
-            cost += kwh / 1000 * seg.price_usd.mean_over(seg.start, seg.end)
-        out.append(
-            Segment(
-                cluster=seg.cluster,
-                zone=seg.zone,
-                start=_stamp(seg.start),
-                end=_stamp(seg.end),
-                energy_kwh=round(kwh, 6),
-                carbon_location_g=round(g_loc, 3),
-                carbon_market_g=round(g_mkt, 3),
-            )
-        )
-        loc, mkt, energy = loc + g_loc, mkt + g_mkt, energy + kwh
+
+
+def account(
+    segments: list[RunSegment],
+    power_kw: float,
+    home: str,
+    counterfactual: RunSegment | None,
+    source: str,
+    job: str = "",
+) -> Account:
+    """The account of a finished job (``counterfactual`` spans the same duration; None when
+    the home zone's history is missing: then no saving is claimed)."""
+    _kinds(segments, counterfactual)
+    booked = [book(s, power_kw, job) for s in segments]
+    segs = [b.segment for b in booked]
+    costs = [b.cost for b in booked]
+    cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+    energy = sum(s.energy_kwh for s in segs)
+    contract = sum(s.contract_kwh for s in segs)
+    grid_cfe = sum(s.grid_cfe_kwh for s in segs)
+    loc = sum(s.carbon_location_g for s in segs)
     cf = counterfactual
-    cf_g = (
-        None
-        if cf is None
-        else power_kw
-        * cf.pue
-        * max(0.0, cf.end - cf.start)
-        / HOUR
-        * cf.carbon.mean_over(cf.start, cf.end)
-    )
+    cf_g = cf_cost = None
+    if cf is not None:
+        cf_kwh = power_kw * cf.pue * max(0.0, cf.end - cf.start) / HOUR
+        cf_g = cf_kwh * cf.carbon.mean_over(cf.start, cf.end)
+        if cf.price_usd is not None:
+            cf_cost = cf_kwh / 1000 * cf.price_usd.mean_over(cf.start, cf.end)
     return Account(
         energy_kwh=round(energy, 6),
         carbon_location_g=round(loc, 3),
-        carbon_market_g=round(mkt, 3),
+        carbon_market_g=round(sum(s.carbon_market_g for s in segs), 3),
         cost_usd=None if cost is None else round(cost, 6),
         home_cluster=home,
         counterfactual_location_g=None if cf_g is None else round(cf_g, 3),
         saved_location_g=None if cf_g is None else round(cf_g - loc, 3),
+        counterfactual_cost_usd=None if cf_cost is None else round(cf_cost, 6),
         carbon_source=source,
-        segments=out,
+        contract_kwh=round(contract, 6),
+        grid_cfe_kwh=round(grid_cfe, 6),
+        cfe_percent=None if energy <= 0 else round(100 * (contract + grid_cfe) / energy, 3),
+        cfe_estimated=any(b.cfe_estimated for b in booked),
+        segments=segs,
     )
 
 

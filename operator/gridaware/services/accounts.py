@@ -1,7 +1,8 @@
 """Writing a finished job's carbon and cost account: gather its run segments, the signal
-history of their zones and of the home cluster's, compute with ``core.accounting``, write the
-status once and count it in the metrics. Failed jobs get an account too: their energy was
-drawn all the same."""
+history of their zones and of the home cluster's, the cluster's contract delivery and the
+other jobs that ran beside it (``services.ledger``), compute with ``core.accounting`` (hourly
+matched), write the status once and count it in the metrics. Failed jobs get an account too:
+their energy was drawn all the same."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 
 from gridaware.api.signals import Signal
 from gridaware.api.v1alpha1 import GridAwareJobSpec, GridAwareJobStatus, MemberJobState, parse_time
-from gridaware.core import accounting, money, quantity
+from gridaware.core import accounting, money
 from gridaware.services.cache import Cache, Member
+from gridaware.services.ledger import Ledger, job_power_kw, stopped_at
 from gridaware.services.metrics import Metrics
 from gridaware.services.ports import Clock, Settings, SignalsPort
 from gridaware.services.statuses import JobRecord, Statuses
@@ -31,8 +33,12 @@ class AccountService:
         clock: Clock,
         settings: Settings,
         metrics: Metrics,
+        ledger: Ledger | None = None,
     ) -> None:
         self.cache = cache
+        self.ledger = ledger or Ledger(
+            cache, statuses, feeds, clock, metrics, settings.history_hours
+        )
         self.statuses = statuses
         self.feeds = feeds
         self.clock = clock
@@ -49,24 +55,24 @@ class AccountService:
             return
         grid = self.clock.grid_clock.grid
         start, end = grid(parse_time(state.start_time)), grid(parse_time(end_stamp))
-        kw = self._power_kw(spec)
-        segment = self._segment(member, start, end)
+        kw = job_power_kw(spec)
+        segment = self._segment(member, start, end, rec.key)
         if segment is None:
             log.warning(
                 "no carbon history for %s: %s stays without an account", member.name, rec.key
             )
             return
-        earlier = [s for s in self._earlier_segments(status) if s is not None]
+        earlier = [s for s in self._earlier_segments(rec, spec) if s is not None]
         home = self.cache.member(self._home(status, spec, member.name)) or member
         ran = (end - start) + sum(s.end - s.start for s in earlier)
         created = grid(parse_time(rec.created)) if rec.created else start
         earliest = created
         if spec.schedule is not None and spec.schedule.earliest_start:
             earliest = max(created, parse_time(spec.schedule.earliest_start))
-        counterfactual = self._segment(home, earliest, earliest + ran, with_price=False)
+        counterfactual = self._segment(home, earliest, earliest + ran)
         try:
             acct = accounting.account(
-                [*earlier, segment], kw, home.name, counterfactual, segment.carbon_source
+                [*earlier, segment], kw, home.name, counterfactual, segment.carbon_source, rec.key
             )
         except accounting.MixedKindsError as exc:
             log.warning("%s stays without an account: %s", rec.key, exc)
@@ -78,24 +84,28 @@ class AccountService:
                 self.metrics.carbon_saved.labels("location").inc(max(0.0, acct.saved_location_g))
             if acct.cost_usd is not None:
                 self.metrics.cost.labels("USD", member.name).inc(max(0.0, acct.cost_usd))
-
-    @staticmethod
-    def _power_kw(spec: GridAwareJobSpec) -> float:
-        total, replicas = quantity.job_requests(spec.template)
-        e = spec.energy
-        return accounting.power_kw(
-            e.watts_per_replica, e.watts_per_cpu, e.watts_per_gpu, total.cpu, total.gpu, replicas
-        )
+            saved_cost = (
+                None
+                if acct.counterfactual_cost_usd is None or acct.cost_usd is None
+                else acct.counterfactual_cost_usd - acct.cost_usd
+            )
+            self.ledger.booked(acct, saved_cost)
 
     def _segment(
-        self, m: Member, start: float, end: float, with_price: bool = True
+        self, m: Member, start: float, end: float, job: str | None = None
     ) -> accounting.RunSegment | None:
+        """A run segment with its signals; with ``job``, also the cluster's contract delivery
+        and the other jobs' runs (without, the counterfactual: grid only)."""
         carbon, source = self._series(m.spec.grid_zone, Signal.CARBON, start, end)
         if carbon is None:
             return None
-        price = None
-        if with_price:
-            price, _ = self._series(m.spec.price_zone or m.spec.grid_zone, Signal.PRICE, start, end)
+        price, _ = self._series(m.spec.price_zone or m.spec.grid_zone, Signal.PRICE, start, end)
+        if job is None:
+            return accounting.RunSegment(
+                m.name, m.spec.grid_zone, start, end, m.spec.pue, carbon, price, (), source
+            )
+        hour0 = start // HOUR * HOUR
+        hours = max(1, int(np.ceil((end - hour0) / HOUR)))
         return accounting.RunSegment(
             m.name,
             m.spec.grid_zone,
@@ -106,6 +116,9 @@ class AccountService:
             price,
             tuple(m.spec.green_contracts),
             source,
+            self.ledger.delivery(m, hour0, hours),
+            tuple(self.ledger.runs(m.name, exclude=job)),
+            self.ledger.renewable(m.spec.grid_zone, hour0, hours),
         )
 
     def _series(
@@ -135,14 +148,19 @@ class AccountService:
             series.source
         )
 
-    def _earlier_segments(self, status: GridAwareJobStatus) -> list[accounting.RunSegment | None]:
-        """Segments left behind by migrations and lost Jobs, in grid time."""
-        grid = self.clock.grid_clock.grid
+    def _earlier_segments(
+        self, rec: JobRecord, spec: GridAwareJobSpec
+    ) -> list[accounting.RunSegment | None]:
+        """Segments left behind by migrations, pauses and lost Jobs, in grid time; a
+        migration's segment runs on through the checkpoint grace period."""
+        grid, status = self.clock.grid_clock.grid, rec.status
+        grace, wall_now = spec.migration.grace_period_seconds, self.clock.wall()
         out = []
         for r in status.run_segments:
             m = self.cache.member(r.cluster)
             if m is not None:
-                out.append(self._segment(m, grid(parse_time(r.start)), grid(parse_time(r.end))))
+                end = stopped_at(status, r, grace, wall_now)
+                out.append(self._segment(m, grid(parse_time(r.start)), grid(end), rec.key))
         return out
 
     @staticmethod
