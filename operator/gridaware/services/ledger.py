@@ -21,7 +21,6 @@ period, and the target runs after the source has stopped).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -222,6 +221,8 @@ class Ledger:
             series = self.feeds.history(zone, Signal.RENEWABLE_SHARE, max(self.history_hours, back))
         except SignalError:
             return None
+        if series.signal is not Signal.RENEWABLE_SHARE or series.unit != "%":
+            return None  # a feed that answered with something else
         values = series.hourly(int(hour0), hours)
         if not np.isfinite(values).any():
             return None
@@ -237,12 +238,15 @@ class Ledger:
         if saved_cost is not None and saved_cost > 0:
             self.metrics.cost_saved.inc(saved_cost)
 
-    def refresh(self, members: Iterable[Member]) -> None:
-        """Set the contract gauges for the last full hour (the background loop calls this)."""
+    def refresh(self) -> None:
+        """Set the contract gauges for the last full hour (the background loop calls this;
+        it computes once per grid hour)."""
         hour0 = (self.clock.grid_now() // HOUR - 1) * HOUR
         if hour0 == self._refreshed:
             return
         self._refreshed = hour0
+        with self.cache.lock:
+            members = list(self.cache.members.values())
         for m in members:
             if not m.spec.green_contracts:
                 continue
