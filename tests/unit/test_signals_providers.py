@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridaware.api.signals import EmissionKind, Quality, Signal
 from gridaware.signals.errors import FeedAuthError, FeedDataError, NoDataError
 from gridaware.signals.http import HttpClient, RetryPolicy
 from gridaware.signals.providers.carbonaware import CarbonAwareSDK, parse_duration
 from gridaware.signals.providers.electricitymaps import ElectricityMaps
-from gridaware.signals.providers.entsoe import EntsoE
+from gridaware.signals.providers.entsoe import EntsoE, choose_points
 from gridaware.signals.providers.ukci import UKCarbonIntensity
 from gridaware.signals.providers.watttime import WattTime
 from tests.feedserver import Answer, FeedServer
@@ -472,3 +476,61 @@ def test_parse_duration(text: object, seconds: int) -> None:
 def test_parse_duration_rejects(bad: object) -> None:
     with pytest.raises(FeedDataError):
         parse_duration(bad)
+
+
+def test_entsoe_generation_at_mixed_resolutions_sums_every_type_per_hour(
+    feed_server: FeedServer,
+) -> None:
+    """Wind every 15 minutes, coal hourly: each hour mixes both (wind averaged over it)."""
+
+    def ts(psr: str, res: str, quantities: list[float]) -> str:
+        points = "".join(
+            f"<Point><position>{i}</position><quantity>{q}</quantity></Point>"
+            for i, q in enumerate(quantities, 1)
+        )
+        return (
+            "<TimeSeries><inBiddingZone_Domain.mRID>10Y1001A1001A82H</inBiddingZone_Domain.mRID>"
+            f"<MktPSRType><psrType>{psr}</psrType></MktPSRType><curveType>A01</curveType>"
+            "<Period><timeInterval><start>2023-06-01T12:00Z</start>"
+            f"<end>2023-06-01T13:00Z</end></timeInterval><resolution>{res}</resolution>"
+            f"{points}</Period></TimeSeries>"
+        )
+
+    doc = (
+        "<GL_MarketDocument>"
+        + ts("B19", "PT15M", [100, 200, 300, 400])
+        + ts("B02", "PT60M", [750])
+        + "</GL_MarketDocument>"
+    )
+    feed_server.route("/api", doc)
+    share = entsoe(feed_server).history("DE-LU", Signal.RENEWABLE_SHARE, T0, T0 + 3600)
+    assert (share.value.tolist(), share.length.tolist()) == ([25.0], [3600])  # 250 of 1000
+
+
+ranked_products = st.lists(
+    st.tuples(
+        st.tuples(st.integers(0, 2), st.sampled_from([900, 3600])),
+        st.lists(st.tuples(st.integers(0, 12), st.integers(-50, 300)), max_size=6),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(products=ranked_products, order=st.randoms(use_true_random=False))
+def test_entsoe_product_choice_is_order_free_and_never_overlaps(
+    products: list[tuple[tuple[int, int], list[tuple[int, int]]]], order: random.Random
+) -> None:
+    ranked = [
+        (rank, [(T0 + slot * rank[1], rank[1], float(v)) for slot, v in pts])
+        for rank, pts in products
+    ]
+    shuffled = list(ranked)
+    order.shuffle(shuffled)
+    chosen = choose_points(ranked)
+    assert chosen == choose_points(shuffled)
+    assert all(a[0] + a[1] <= b[0] for a, b in itertools.pairwise(chosen))
+    if ranked:  # the best product's points are all kept (its first value per start)
+        best = min(r for r, _ in ranked)
+        starts = {p[0] for r, pts in ranked if r == best for p in pts}
+        assert starts <= {p[0] for p in chosen}

@@ -182,6 +182,8 @@ def choose_points(
             i = int(np.searchsorted(ends, s, side="right"))
             if i < len(starts) and starts[i] < s + length:
                 continue  # a better product covers (part of) this interval
+            if fresh and fresh[-1][0] + fresh[-1][1] > s:
+                continue  # the same product twice for one time: keep one, deterministically
             fresh.append((s, length, v))
         kept.extend(fresh)
         if fresh:
