@@ -177,7 +177,7 @@ def choose_points(
     for rank, pts in ranked:
         groups[rank].extend(pts)
     for rank in sorted(groups):
-        fresh = []
+        fresh: list[tuple[int, int, float]] = []
         for s, length, v in sorted(groups[rank]):
             i = int(np.searchsorted(ends, s, side="right"))
             if i < len(starts) and starts[i] < s + length:
