@@ -373,3 +373,45 @@ def job_spec(cpu: str = "1", **extra: Any) -> dict[str, Any]:
         },
         **extra,
     }
+
+
+# --- grid events (issue 14) ----------------------------------------------------------------
+
+
+def grid_event(
+    name: str,
+    start: float,
+    end: float,
+    kind: str = "Curtail",
+    zones: tuple[str, ...] = ("DE-LU",),
+    mandatory: bool = False,
+    **amount: float,
+) -> dict[str, Any]:
+    """A GridEvent body; ``amount`` is the curtail or absorb block, e.g. reducePercent=25."""
+    spec: dict[str, Any] = {
+        "targets": {"zones": list(zones)},
+        "window": {"start": rfc3339(start), "end": rfc3339(end)},
+        "kind": kind,
+        "mandatory": mandatory,
+        "curtail" if kind == "Curtail" else "absorb": dict(amount),
+    }
+    return {
+        "apiVersion": "gridaware.dev/v1alpha1",
+        "kind": "GridEvent",
+        "metadata": {"name": name, "uid": str(uuid.uuid4()), "generation": 1},
+        "spec": spec,
+        "status": {},
+    }
+
+
+def start_running(world: World, keys: list[str], spec: dict[str, Any]) -> None:
+    """Place each job and let its member Job's pods run."""
+    for key in keys:
+        ns, name = key.split("/")
+        world.hub.add_job(ns, name, spec)
+        world.services.placement.place(world.hub.body(key))
+    for key in keys:
+        cluster = world.status(key)["cluster"]
+        job = world.members[cluster].jobs[key]
+        job.state, job.started = "Running", world.clock.t
+    world.sync()

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from gridaware.handlers import clusters, jobs  # noqa: F401 - registers the handlers
+from gridaware.handlers import clusters, gridevents, jobs  # noqa: F401 - registers the handlers
 from gridaware.handlers.runtime import OperatorConfig
 from gridaware.k8s import clients
 from gridaware.k8s.gateway import EventRecorder, HubApi, PeeringGate

@@ -1,0 +1,551 @@
+"""The grid-event controller: makes the fleet a flexible load.
+
+For each active ``GridEvent`` it measures what the targets draw, fixes the baseline and the
+target when the window opens, and responds cheapest first (``core.events``): hold starts in
+the targets, pause checkpointing jobs in place (``PauseService``, the one pause mechanism),
+pull deferred work forward for Absorb. When the window closes (or the event is deleted) it
+resumes what it paused, spread by the zone's ramp limit. Power budgets are enforced the same
+way, as standing curtailments of one cluster.
+
+Every action is recorded in the GridEvent's status (and the job's own ``status.pause`` names
+the event) before or as it is taken, and is never repeated for the same job in the same
+event, so an operator that restarts mid-event carries on: the baseline, the running figures
+and the actions come back from the status. The only state kept in memory is the ramp
+limiter's last minute of changes.
+
+Placement asks ``admit_start`` before it starts a job (held starts, budgets, ramp) and
+``pulled_forward`` before it defers one (Absorb).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from gridaware.api.gridevents import GridEventAction, GridEventSpec, GridEventStatus
+from gridaware.api.v1alpha1 import API_VERSION, PowerStatus, parse_time, rfc3339
+from gridaware.core import accounting, budget, lifecycle, power
+from gridaware.core import events as plan
+from gridaware.core.events import Planned, Request, Tally
+from gridaware.core.power import JobLoad, LoadState
+from gridaware.core.ramp import RampLimiter
+from gridaware.k8s.gateway import GatewayError
+from gridaware.services.cache import Cache, Member
+from gridaware.services.pause import NotPausableError, PauseService
+from gridaware.services.ports import Clock, EventsPort
+from gridaware.services.statuses import JobRecord, Statuses
+
+log = logging.getLogger("gridaware.gridevents")
+
+BUDGET = "budget"
+DEADLINE_MARGIN = 600.0  # grid seconds kept in hand when a paused job must resume
+
+
+def requester(name: str) -> str:
+    return f"GridEvent/{name}"
+
+
+@dataclass
+class Active:
+    """What placement needs to know of an event between reconciles."""
+
+    spec: GridEventSpec
+    clusters: set[str]
+    holds: bool = False
+    pulled: dict[str, str] = field(default_factory=dict)  # job key -> cluster
+
+
+class GridEventService:
+    def __init__(
+        self,
+        cache: Cache,
+        statuses: Statuses,
+        pause: PauseService,
+        events: EventsPort,
+        clock: Clock,
+    ) -> None:
+        self.cache = cache
+        self.statuses = statuses
+        self.pause = pause
+        self.events = events
+        self.clock = clock
+        self.ramp = RampLimiter()
+        self._lock = threading.Lock()
+        self._active: dict[str, Active] = {}
+
+    # --- the fleet's load ----------------------------------------------------------------
+    def targets(self, spec: GridEventSpec) -> set[str]:
+        """Clusters the event applies to: named ones and those in its zones."""
+        zones, named = set(spec.targets.zones), set(spec.targets.clusters)
+        with self.cache.lock:
+            return {
+                n for n, m in self.cache.members.items() if n in named or m.spec.grid_zone in zones
+            }
+
+    def measured_kw(self, cluster: str) -> float:
+        """What gridaware jobs with pods draw in ``cluster`` now (facility kW)."""
+        m = self.cache.member(cluster)
+        if m is None:
+            return 0.0
+        with self.cache.lock:
+            states = [s for s in m.jobs.values() if not s.finished and s.active > 0]
+        total = 0.0
+        for s in states:
+            rec = self.statuses.get(s.owner) if s.owner else None
+            if rec is not None and rec.spec is not None:
+                total += power.job_kw(rec.spec, m.spec.pue)
+            else:
+                r = s.requests
+                total += accounting.power_kw(None, None, None, r.cpu, r.gpu, 1) * m.spec.pue
+        return total
+
+    def loads(self, clusters: set[str] | None = None) -> list[JobLoad]:
+        """Every unfinished job's load (in ``clusters`` only, when given)."""
+        now = self.clock.grid_now()
+        out = []
+        for rec in self.statuses.records():
+            j = self._load(rec, now)
+            if j is not None and (clusters is None or j.cluster in clusters):
+                out.append(j)
+        return out
+
+    def _load(self, rec: JobRecord, now: float) -> JobLoad | None:
+        st, spec = rec.status, rec.spec
+        if spec is None or rec.deleting or st.phase in lifecycle.TERMINAL:
+            return None
+        cluster = st.cluster or (st.deferral.cluster if st.deferral else None)
+        m = self.cache.member(cluster) if cluster else None
+        if m is None:
+            return None
+        state, start = self._state_of(rec, now)
+        if state is None:
+            return None
+        flex, sched = spec.flexibility, spec.schedule
+        duration = sched.expected_duration_seconds if sched else None
+        return JobLoad(
+            rec.key,
+            m.name,
+            m.spec.grid_zone,
+            power.job_kw(spec, m.spec.pue),
+            state,
+            start,
+            None if duration is None else max(0.0, duration - self._done(rec, now)),
+            self._deadline(rec),
+            spec.pausable,
+            spec.migration.policy == "Checkpoint",
+            flex.priority,
+            flex.max_pause_seconds,
+            max(0, flex.max_pauses - len(st.pauses)),
+        )
+
+    def _state_of(self, rec: JobRecord, now: float) -> tuple[LoadState | None, float]:
+        st = rec.status
+        if st.pause is not None and st.pause.step != "Resuming":
+            resume = parse_time(st.pause.resume_at) if st.pause.resume_at else now
+            return LoadState.PAUSED, resume
+        if st.member_job is not None and st.migration is None:
+            return LoadState.RUNNING, now
+        if st.deferral is not None and st.member_job is None:
+            return LoadState.DEFERRED, parse_time(st.deferral.planned_start)
+        return None, now
+
+    def _grid(self, wall_text: str) -> float:
+        return self.clock.grid_clock.grid(parse_time(wall_text))
+
+    def _done(self, rec: JobRecord, now: float) -> float:
+        """Grid seconds of work done: earlier run segments and the current one."""
+        st = rec.status
+        done = sum(self._grid(s.end) - self._grid(s.start) for s in st.run_segments)
+        current = st.segment_start or st.start_time
+        if current and st.phase == "Running":
+            done += max(0.0, now - self._grid(current))
+        return done
+
+    def _deadline(self, rec: JobRecord) -> float | None:
+        sched = rec.spec.schedule if rec.spec else None
+        if sched is None:
+            return None
+        if sched.deadline:
+            return parse_time(sched.deadline)
+        dur, delay = sched.expected_duration_seconds, sched.max_delay_seconds
+        if dur is None or delay is None or rec.created is None:
+            return None
+        return self._grid(rec.created) + delay + dur
+
+    def _update_ramps(self) -> None:
+        limits: dict[str, float] = {}
+        with self.cache.lock:
+            for m in self.cache.members.values():
+                b = m.spec.power_budget
+                if b is not None and b.ramp_kw_per_minute is not None:
+                    z = m.spec.grid_zone
+                    limits[z] = min(limits.get(z, b.ramp_kw_per_minute), b.ramp_kw_per_minute)
+            zones = {m.spec.grid_zone for m in self.cache.members.values()}
+        for z in zones:
+            self.ramp.set_limit(z, limits.get(z))
+
+    # --- events --------------------------------------------------------------------------
+    def reconcile(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One round for one GridEvent; returns its new status (camelCase, for a patch)."""
+        try:
+            spec = GridEventSpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            log.warning("GridEvent %s is invalid: %s", name, exc)
+            return {}
+        status = GridEventStatus.model_validate(body.get("status") or {})
+        uid = str((body.get("metadata") or {}).get("uid", ""))
+        before = status.model_copy(deep=True)
+        self._update_ramps()
+        now = self.clock.grid_now()
+        w = spec.window
+        if status.phase in ("Completed", "Cancelled"):
+            return {}
+        if now < w.start_epoch:
+            status.phase = "Pending"
+        elif now < w.end_epoch:
+            status = self._active_round(name, uid, spec, status, now)
+        else:
+            status = self._closing_round(name, uid, spec, status)
+        status.observed_generation = (body.get("metadata") or {}).get("generation")
+        if status == before:
+            return {}
+        return status.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    def _active_round(
+        self, name: str, uid: str, spec: GridEventSpec, status: GridEventStatus, now: float
+    ) -> GridEventStatus:
+        clusters = self.targets(spec)
+        if not self.cache.all_synced(clusters):
+            return status  # jobs not all known yet (after a restart): no figures, no action
+        current = sum(self.measured_kw(c) for c in clusters)
+        if status.phase != "Active":
+            self._post(name, uid, "Normal", "Started", f"{spec.kind} window opened")
+        status.phase = "Active"
+        if status.baseline_kw is None:
+            status.baseline_kw = round(current, 6)
+            status.target_kw = round(spec.target_kw(current), 6)
+        assert status.target_kw is not None
+        tally = self._tally(spec, status).add(now, current, spec.kind, status.target_kw)
+        self._store(status, tally)
+        active = self._remember(name, spec, clusters, status)
+        req = Request(
+            name, spec.kind, status.target_kw, spec.window.start_epoch, spec.window.end_epoch,
+            spec.mandatory,
+        )  # fmt: skip
+        loads = self.loads(clusters)
+        deferred = [j for j in loads if j.state is LoadState.DEFERRED]
+        if spec.kind == "Curtail":
+            running = [j for j in loads if j.state is LoadState.RUNNING]
+            steps = plan.plan_curtail(req, running, deferred, now)
+        else:
+            steps = plan.plan_absorb(req, current + self._pulled_kw(active, loads), deferred, now)
+        for step in steps:
+            self._act(name, uid, status, active, step, now)
+        if not spec.mandatory:
+            self._resume_due(name, uid, status, loads, now)
+        self._target_condition(status, spec, current)
+        return status
+
+    def _tally(self, spec: GridEventSpec, status: GridEventStatus) -> Tally:
+        assert status.target_kw is not None
+        start = spec.window.start_epoch
+        if status.sampled_until is None or status.current_kw is None:
+            return Tally.start(start, status.baseline_kw or 0.0, spec.kind, status.target_kw)
+        return Tally(
+            start,
+            status.sampled_until,
+            status.achieved_kw or 0.0,
+            status.compliance or 0.0,
+            status.current_kw,
+            status.time_to_target_seconds,
+        )
+
+    @staticmethod
+    def _store(status: GridEventStatus, t: Tally) -> None:
+        status.sampled_until = t.until
+        status.achieved_kw = round(t.achieved_kw, 6)
+        status.compliance = round(min(1.0, max(0.0, t.compliance)), 6)
+        status.current_kw = round(t.last_kw, 6)
+        status.time_to_target_seconds = t.time_to_target
+
+    def _remember(
+        self, name: str, spec: GridEventSpec, clusters: set[str], status: GridEventStatus
+    ) -> Active:
+        with self._lock:
+            a = self._active.get(name)
+            if a is None or a.spec != spec:
+                a = self._active[name] = Active(spec, clusters)
+            a.clusters = clusters
+            for act in status.actions:  # what an earlier operator decided (restart)
+                if act.type == "HoldStarts":
+                    a.holds = True
+                elif act.type == "PullForward" and act.job and act.cluster:
+                    a.pulled[act.job] = act.cluster
+            return a
+
+    def _pulled_kw(self, active: Active, loads: list[JobLoad]) -> float:
+        """kW of pulled-forward jobs that have not started yet (already promised)."""
+        return sum(j.kw for j in loads if j.key in active.pulled and j.state is LoadState.DEFERRED)
+
+    def _act(
+        self,
+        name: str,
+        uid: str,
+        status: GridEventStatus,
+        active: Active,
+        step: Planned,
+        now: float,
+    ) -> None:
+        done = {(a.type, a.job) for a in status.actions}
+        if (step.type, step.job) in done:
+            return
+        if step.type == "HoldStarts":
+            active.holds = True
+        elif step.type == "PullForward":
+            assert step.job is not None and step.cluster is not None
+            active.pulled[step.job] = step.cluster
+        elif step.type == "Pause":
+            if not self._pause(name, step, now):
+                return
+        else:
+            return  # moves out of a zone are planned (simulator) but not yet taken here
+        self._record(status, step, now)
+        self._post(name, uid, "Normal", step.type, f"{step.job or 'starts'}: {step.reason}")
+
+    def _pause(self, who: str, step: Planned, now: float) -> bool:
+        rec = self.statuses.get(step.job or "")
+        if rec is None or rec.status.cluster is None:
+            return False
+        m = self.cache.member(rec.status.cluster)
+        if m is None or not self.ramp.admit(m.spec.grid_zone, step.delta_kw, now):
+            return False
+        try:
+            self.pause.pause(rec, step.reason, requester(who) if who != BUDGET else BUDGET)
+        except (NotPausableError, GatewayError) as exc:
+            log.info("%s: not paused: %s", step.job, exc)
+            return False
+        return True
+
+    def _record(self, status: GridEventStatus, step: Planned, now: float) -> None:
+        status.actions = [
+            *status.actions,
+            GridEventAction(
+                time=rfc3339(now),
+                type=step.type,
+                job=step.job,
+                cluster=step.cluster,
+                delta_kw=round(step.delta_kw, 6),
+                reason=step.reason,
+            ),
+        ][-1000:]
+
+    def _resume_due(
+        self, name: str, uid: str, status: GridEventStatus, loads: list[JobLoad], now: float
+    ) -> None:
+        """A voluntary event lets a paused job go when its deadline cannot wait any more."""
+        mine = self._paused_by(requester(name))
+        for j in loads:
+            rec = mine.get(j.key)
+            if rec is not None and plan.must_resume(j, now, DEADLINE_MARGIN):
+                self._resume(name, uid, status, rec, j, now, "its deadline cannot wait longer")
+
+    def _paused_by(self, who: str) -> dict[str, JobRecord]:
+        return {
+            r.key: r
+            for r in self.statuses.records()
+            if r.status.pause is not None
+            and r.status.pause.requested_by == who
+            and r.status.pause.step != "Resuming"
+        }
+
+    def _resume(
+        self,
+        name: str,
+        uid: str,
+        status: GridEventStatus | None,
+        rec: JobRecord,
+        j: JobLoad | None,
+        now: float,
+        why: str,
+    ) -> bool:
+        zone = j.zone if j else (rec.status.zone or "")
+        kw = j.kw if j else 0.0
+        if not self.ramp.admit(zone, kw, now):
+            return False
+        try:
+            self.pause.resume(rec)
+        except GatewayError as exc:
+            log.info("%s: not resumed yet: %s", rec.key, exc)
+            return False
+        if status is not None:
+            status.actions = [
+                *status.actions,
+                GridEventAction(
+                    time=rfc3339(now),
+                    type="Resume",
+                    job=rec.key,
+                    cluster=rec.status.cluster,
+                    delta_kw=round(kw, 6),
+                    reason=why,
+                ),
+            ][-1000:]
+            self._post(name, uid, "Normal", "Resume", f"{rec.key}: {why}")
+        return True
+
+    def _closing_round(
+        self, name: str, uid: str, spec: GridEventSpec, status: GridEventStatus
+    ) -> GridEventStatus:
+        """After the window: close the figures at its end, resume (ramp-limited), complete."""
+        end = spec.window.end_epoch
+        if status.target_kw is not None and (status.sampled_until or 0) < end:
+            last = status.current_kw if status.current_kw is not None else 0.0
+            tally = self._tally(spec, status).add(end, last, spec.kind, status.target_kw)
+            self._store(status, tally)
+        with self._lock:
+            self._active.pop(name, None)
+        if self.resume_all(name, uid, status) == 0:
+            if status.phase != "Completed":
+                self._post(name, uid, "Normal", "Completed", _summary(status))
+            status.phase = "Completed"
+        return status
+
+    def resume_all(self, name: str, uid: str, status: GridEventStatus | None) -> int:
+        """Resume what the event paused, as fast as the ramp allows; how many are left."""
+        now = self.clock.grid_now()
+        loads = {j.key: j for j in self.loads()}
+        left = 0
+        mine = self._paused_by(requester(name))
+        for rec in sorted(mine.values(), key=lambda r: _deadline_key(loads.get(r.key))):
+            j = loads.get(rec.key)
+            if not self._resume(name, uid, status, rec, j, now, f"{name} has ended"):
+                left += 1
+        return left
+
+    def cancel(self, name: str, uid: str) -> int:
+        """The event was deleted: stop holding, resume what it paused; how many are left."""
+        with self._lock:
+            self._active.pop(name, None)
+        return self.resume_all(name, uid, None)
+
+    def _target_condition(
+        self, status: GridEventStatus, spec: GridEventSpec, current: float
+    ) -> None:
+        assert status.target_kw is not None
+        ok = plan.met(spec.kind, current, status.target_kw)
+        relation = "at or below" if spec.kind == "Curtail" else "at or above"
+        message = f"{current:.3f} kW now, target {relation} {status.target_kw:.3f} kW"
+        status.conditions = lifecycle.set_condition(
+            status.conditions,
+            "TargetMet",
+            "True" if ok else "False",
+            "TargetMet" if ok else "Responding",
+            message,
+            status.observed_generation,
+            rfc3339(self.clock.wall()),
+        )
+
+    def _post(self, name: str, uid: str, type_: str, reason: str, message: str) -> None:
+        meta = {"name": name, "uid": uid} if uid else {"name": name}
+        ref = {"apiVersion": API_VERSION, "kind": "GridEvent", "metadata": meta}
+        try:
+            self.events.post(ref, type_, reason, message)
+        except GatewayError as exc:
+            log.info("cannot post an Event for GridEvent %s: %s", name, exc)
+
+    # --- placement's questions -----------------------------------------------------------
+    def admit_start(
+        self, cluster: str, kw: float, key: str, latest_start: float | None
+    ) -> str | None:
+        """Why a job drawing ``kw`` may not start in ``cluster`` now (None: it may, and its
+        change of load has been counted against the zone's ramp limit). A job whose latest
+        start comes before an event's end is never held for a voluntary event."""
+        now = self.clock.grid_now()
+        with self._lock:
+            active = list(self._active.items())
+        for name, a in active:
+            if a.spec.kind != "Curtail" or not a.holds or cluster not in a.clusters:
+                continue
+            end = a.spec.window.end_epoch
+            if a.spec.mandatory or latest_start is None or latest_start >= end:
+                return f"starts are held in {cluster} for GridEvent {name} until {rfc3339(end)}"
+        m = self.cache.member(cluster)
+        if m is None:
+            return None
+        drawn = self.measured_kw(cluster)
+        if not budget.admits(m.spec.power_budget, drawn, kw, now):
+            cap = budget.cap_at(m.spec.power_budget, now)
+            return f"the power budget of {cluster} ({cap:g} kW) would be exceeded"
+        if not self.ramp.admit(m.spec.grid_zone, kw, now):
+            return f"the ramp limit of {m.spec.grid_zone} is used up for this minute"
+        return None
+
+    def pulled_forward(self, key: str) -> str | None:
+        """The cluster an Absorb event wants this deferred job started in now, if any."""
+        with self._lock:
+            for a in self._active.values():
+                if key in a.pulled:
+                    return a.pulled[key]
+        return None
+
+    # --- power budgets and the power status ----------------------------------------------
+    def enforce_budget(self, cluster: str) -> dict[str, Any] | None:
+        """Pause work over the cluster's budget, resume it under, and return the cluster's
+        ``status.power`` (camelCase) for the member agent's status write."""
+        m = self.cache.member(cluster)
+        if m is None or not m.synced:
+            return None
+        self._update_ramps()
+        now = self.clock.grid_now()
+        loads = self.loads({cluster})
+        drawn = self.measured_kw(cluster)
+        b = m.spec.power_budget
+        if budget.excess(b, drawn, now) > 0:
+            self._over_budget(m, loads, drawn, now)
+        else:
+            self._under_budget(m, loads, budget.headroom(b, drawn, now), now)
+        return self.power_status(m, now).model_dump(by_alias=True, exclude_none=True)
+
+    def _over_budget(self, m: Member, loads: list[JobLoad], drawn: float, now: float) -> None:
+        b = m.spec.power_budget
+        cap = budget.cap_at(b, now)
+        assert cap is not None
+        until = budget.next_change(b, now) or now + 3600
+        running = [j for j in loads if j.state is LoadState.RUNNING]
+        modelled = sum(j.kw for j in running)  # shed the measured excess from the model
+        req = Request(BUDGET, "Curtail", modelled - (drawn - cap), now, until)
+        for step in plan.plan_curtail(req, running, [], now):
+            if step.type == "Pause":
+                self._pause(BUDGET, step, now)
+
+    def _under_budget(self, m: Member, loads: list[JobLoad], room: float, now: float) -> None:
+        paused = self._paused_by(BUDGET)
+        mine = [j for j in loads if j.key in paused and j.state is LoadState.PAUSED]
+        for j in plan.resumable(mine, room):
+            self._resume(BUDGET, "", None, paused[j.key], j, now, "within the power budget")
+
+    def power_status(self, m: Member, now: float) -> PowerStatus:
+        group = power.by(self.loads({m.name}), "cluster", now).get(m.name)
+        cap = budget.cap_at(m.spec.power_budget, now)
+        return PowerStatus(
+            now_kw=round(self.measured_kw(m.name), 6),
+            cap_kw=cap,
+            planned_from=rfc3339(now // 3600 * 3600),
+            planned_kw=[] if group is None else [round(float(x), 6) for x in group.planned_kw],
+            paused_jobs=0 if group is None else group.paused,
+        )
+
+
+def _deadline_key(j: JobLoad | None) -> float:
+    return float("inf") if j is None or j.deadline is None else j.deadline
+
+
+def _summary(status: GridEventStatus) -> str:
+    return (
+        f"window closed: baseline {status.baseline_kw or 0:.3f} kW, target "
+        f"{status.target_kw or 0:.3f} kW, achieved {status.achieved_kw or 0:.3f} kW, "
+        f"compliance {100 * (status.compliance or 0):.1f} %"
+    )
