@@ -217,7 +217,9 @@ def test_a_recorded_placement_waits_for_its_frozen_cluster(
     with frozen(lab, "eu-central"):
         start(lab, own, tmp_path)
         time.sleep(15)
-        assert member_jobs(lab, f"{namespace}.intent") == {}  # never a copy elsewhere
+        for other in ("us-west", "us-east"):  # never a copy elsewhere
+            listed = kubectl(lab, "-n", namespace, "get", "jobs", "-o", "name", context=other)
+            assert listed.stdout.strip() == ""
         assert status(lab, namespace, "intent")["cluster"] == "eu-central"
     wait_for(
         lambda: status(lab, namespace, "intent").get("phase") == "Succeeded",
@@ -303,6 +305,12 @@ def test_deleting_a_gridcluster_waits_for_its_jobs(
 # --- 13. HA: two replicas, one active --------------------------------------------------------
 
 
+def role(op: OperatorProcess) -> str | None:
+    """What the replica last said it is: active or standby."""
+    lines = [ln for ln in op.log.read_text().splitlines() if " replica (peering " in ln]
+    return lines[-1].split(" replica (peering ")[0].rsplit(" ", 1)[-1] if lines else None
+
+
 def test_two_replicas_one_active_and_a_takeover(
     lab: Lab, own: list[OperatorProcess], namespace: str, tmp_path: Path
 ) -> None:
@@ -326,9 +334,10 @@ def test_two_replicas_one_active_and_a_takeover(
     b = start(
         lab, own, tmp_path, None, "--peering", "gridaware-e2e", "--priority", "random", name="b"
     )
-    paused = lambda op: "Pausing operations" in op.log.read_text()  # noqa: E731
-    wait_for(lambda: paused(a) or paused(b), "one replica to pause", 60)
-    active, standby = (b, a) if paused(a) else (a, b)
+    wait_for(lambda: {role(a), role(b)} == {"active", "standby"}, "one active, one standby", 60)
+    time.sleep(5)  # both have seen each other: still one of each
+    assert {role(a), role(b)} == {"active", "standby"}
+    active, standby = (a, b) if role(a) == "active" else (b, a)
     apply(lab, namespace, gaj("first", run="3s"))
     wait_for(lambda: status(lab, namespace, "first").get("phase") == "Succeeded", "first job", 90)
     assert f"placed {namespace}/first" in active.log.read_text()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from gridaware.api.v1alpha1 import MemberJobState, Resources
 from gridaware.k8s import clients, hub, members
 from gridaware.k8s.clients import FAILURES, NETWORK_ERRORS
 
+log = logging.getLogger("gridaware.peering")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -182,8 +184,16 @@ class PeeringGate:
             live = [int(p.get("priority", 0)) for p in peers.values() if _alive(p, now)]
             higher = any(prio > self._priority for prio in live)
             tied = sum(prio == self._priority for prio in live) > 1  # ourselves and another
-            self._active = not higher and not tied
-            return self._active
+            active = not higher and not tied
+            if active != self._active:
+                log.info(
+                    "%s (peering %s, priority %d)",
+                    "active replica" if active else "standby replica",
+                    self._name,
+                    self._priority,
+                )
+            self._active = active
+            return active
 
 
 def _alive(peer: dict[str, Any], now: float) -> bool:

@@ -98,6 +98,13 @@ class MemberAgent:
         if m is None:
             return
         m.draining = True
+        # Kopf stops the member's loop once deletion is requested: follow its Jobs from here
+        self.probe(m)
+        if m.reachable:
+            try:
+                self.sync(m)
+            except GatewayError as exc:
+                log.info("draining %s: %s", name, exc)
         active = [
             r.key
             for r in self.statuses.records()
