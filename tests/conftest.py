@@ -105,14 +105,17 @@ class Operator(OperatorProcess):
     """The session operator: ``gridaware run`` on static signals against the lab's hub."""
 
     def __init__(self, lab: Lab, workdir: Path, **kwargs: Any) -> None:
+        port = local.allocate_ports(1, None)[0]  # metrics, scraped by the lab Prometheus
+        metrics = ["--metrics-port", str(port), "--metrics-address", "127.0.0.1"]
         super().__init__(
             lab.state,
             workdir,
             kwargs.pop("feeds", static_feeds(STATIC_SIGNALS)),
-            kwargs.pop("args", ["--probe-interval", "2", "--retry-delay", "2"]),
+            kwargs.pop("args", ["--probe-interval", "2", "--retry-delay", "2", *metrics]),
             **kwargs,
         )
         self.lab = lab
+        self.metrics_port = port
 
 
 def kubectl(
