@@ -629,6 +629,7 @@ class Segment(Model):
     grid_cfe_kwh: float = Field(
         default=0, description="Carbon-free energy from the grid mix for the rest."
     )
+    cost_usd: float | None = Field(default=None, description="Electricity cost (USD).")
     hourly_load_kwh: list[float] = Field(
         default_factory=list,
         max_length=800,

@@ -136,6 +136,7 @@ def book(seg: RunSegment, power_kw: float, job: str = "") -> _Booked:
         carbon_market_g=round(float((contract * d.carbon + residual * ci).sum()), 3),
         contract_kwh=round(float(contract.sum()), 6),
         grid_cfe_kwh=round(float(grid_cfe.sum()), 6),
+        cost_usd=None if cost is None else round(cost, 6),
         hourly_load_kwh=[round(float(v), 6) for v in load],
         hourly_cfe_kwh=[round(float(v), 6) for v in contract + grid_cfe],
     )
