@@ -14,7 +14,7 @@ from gridaware.services.operator import Services
 
 GRIDEVENTS = "gridevents"
 CLUSTERS = "gridclusters"
-INTERVAL = 2.0  # wall seconds between rounds of one event
+INTERVAL = 1.0  # wall seconds between rounds of one event
 
 
 def _service(memo: kopf.Memo) -> GridEventService:
