@@ -155,3 +155,132 @@ def test_a_lasting_change_moves_once() -> None:
     """a turns dirty for good at hour 10: one move to b, then it stays."""
     a = np.array([100.0] * 10 + [600.0] * 190)
     assert follow(a, np.full(200, 250.0), 150, 24 * H, 5 * H) == ("b", 1)
+
+
+RESTART = POLICY.model_copy(update={"policy": "Restart"})
+PRICED = Objective(carbon_weight=0, price_weight=1)
+
+
+def priced(cluster: str, price: float) -> Forecast:
+    return Forecast(cluster, 1.0, 0, np.full(24, 300.0), np.full(24, price))
+
+
+@pytest.mark.parametrize(
+    ("forecasts", "objective", "policy", "remaining", "duration", "deadline", "target"),
+    [
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            Objective(),
+            RESTART,
+            1 * H,
+            6 * H,
+            None,
+            None,
+            id="restart-costs-the-whole-run-again",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            Objective(),
+            POLICY,
+            1 * H,
+            6 * H,
+            None,
+            "b",
+            id="checkpoint-costs-the-remaining-run",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [50] * 24)],
+            Objective(),
+            RESTART,
+            2 * H,
+            3 * H,
+            None,
+            "b",
+            id="restart-still-worth-it",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            Objective(),
+            POLICY,
+            6 * H,
+            8 * H,
+            6 * H + 300,
+            None,
+            id="move-would-miss-the-deadline",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            Objective(),
+            RESTART,
+            2 * H,
+            8 * H,
+            9 * H,
+            None,
+            id="restart-would-miss-the-deadline",
+        ),
+        pytest.param(
+            [fc("a", [400] * 24), fc("b", [100] * 24)],
+            Objective(),
+            POLICY,
+            6 * H,
+            8 * H,
+            6 * H + 600,
+            "b",
+            id="move-just-meets-the-deadline",
+        ),
+        pytest.param(
+            [priced("a", -1.1), priced("b", -1.0)],
+            PRICED,
+            POLICY,
+            6 * H,
+            None,
+            None,
+            None,
+            id="negative-prices-dearer-target",
+        ),
+        pytest.param(
+            [priced("a", -1.0), priced("b", -1.5)],
+            PRICED,
+            POLICY,
+            6 * H,
+            None,
+            None,
+            "b",
+            id="negative-prices-cheaper-target",
+        ),
+        pytest.param(
+            [priced("a", 0.0), priced("b", -0.5)],
+            PRICED,
+            POLICY,
+            6 * H,
+            None,
+            None,
+            "b",
+            id="zero-to-negative",
+        ),
+    ],
+)
+def test_consider_policy_deadline_and_sign(
+    forecasts: list[Forecast],
+    objective: Objective,
+    policy: MigrationPolicy,
+    remaining: float,
+    duration: float | None,
+    deadline: float | None,
+    target: str | None,
+) -> None:
+    move = consider(
+        "a",
+        forecasts,
+        objective,
+        policy,
+        now=0,
+        remaining=remaining,
+        since_start=2 * H,
+        moves_done=0,
+        duration=duration,
+        deadline=deadline,
+    )
+    assert (move.target if move else None) == target
+    if move is not None:
+        assert move.move < move.stay

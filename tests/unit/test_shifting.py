@@ -8,7 +8,7 @@ import pytest
 from gridaware.api.v1alpha1 import GreenContract, Objective
 from gridaware.core import accounting
 from gridaware.core.clock import GridClock
-from gridaware.core.shifting import Forecast, plan
+from gridaware.core.shifting import STARTUP_SECONDS, Forecast, latest_start, plan
 
 H = 3600.0
 FLAT = np.full(24, 300.0)
@@ -151,3 +151,45 @@ def test_grid_clock_maps_both_ways() -> None:
     assert clock.grid(1010.0) == 5600.0
     assert clock.wall(5600.0) == 1010.0
     assert clock.wall_seconds(3600.0) == 60.0
+
+
+@pytest.mark.parametrize(
+    ("now_price", "later_price", "start"),
+    [
+        pytest.param(-0.5, -2.0, 3 * H, id="negative-now-cheaper-later"),
+        pytest.param(0.0, -1.0, 3 * H, id="zero-now-negative-later"),
+        pytest.param(-2.0, -0.5, 0.0, id="negative-now-dearer-later"),
+        pytest.param(-1.0, -1.01, 0.0, id="negative-tiny-gain"),
+        pytest.param(50.0, 10.0, 3 * H, id="positive-cheaper-later"),
+    ],
+)
+def test_plan_is_sign_safe(now_price: float, later_price: float, start: float) -> None:
+    price = np.array([now_price] * 3 + [later_price] * 3 + [now_price] * 18)
+    f = Forecast("a", 1.0, 0, FLAT, price)
+    p = plan([f], Objective(carbon_weight=0, price_weight=1), 0, 0, 10 * H, H)
+    assert p is not None
+    if start == 0.0:
+        assert p.start == 0.0
+    else:  # any start whose hour-long run lies inside the cheap hours
+        assert 3 * H <= p.start <= 5 * H
+
+
+@pytest.mark.parametrize(
+    ("deadline", "duration", "startup", "expected"),
+    [
+        pytest.param(10 * H, 2 * H, None, 8 * H - 120, id="default-startup-margin"),
+        pytest.param(10 * H, 2 * H, 600.0, 8 * H - 600, id="explicit-margin"),
+        pytest.param(10 * H, 2 * H, 0.0, 8 * H, id="no-margin"),
+    ],
+)
+def test_latest_start_leaves_a_startup_margin(
+    deadline: float, duration: float, startup: float | None, expected: float
+) -> None:
+    got = (
+        latest_start(deadline, duration)
+        if startup is None
+        else latest_start(deadline, duration, startup)
+    )
+    assert got == expected
+    # a job woken at its latest start, started after the margin, finishes by the deadline
+    assert got + (STARTUP_SECONDS if startup is None else startup) + duration <= deadline

@@ -58,8 +58,19 @@ def cost_series(
     return np.asarray(total * pue / (carbon_weight + price_weight), dtype=np.float64)
 
 
+def relative_saving(base: float, alt: float) -> float:
+    """How much cheaper ``alt`` is than ``base``, as a share of the larger magnitude of the two.
+
+    A difference, never a ratio of the two costs: with negative prices a ratio flips sign
+    (-1.0 / -1.1 looks like a 9 % saving although -1.0 costs more). Positive for a real saving
+    whatever the signs, 0 when both are 0; for positive costs it is ``1 - alt / base``."""
+    scale = max(abs(base), abs(alt))
+    return 0.0 if scale == 0 else (base - alt) / scale
+
+
 def should_migrate(stay: float, move: float, overhead: float, margin: float) -> bool:
     """Move only when the expected saving over the remaining run beats the cost of moving
     (lost work and restart energy, in the same units) by a relative margin: hysteresis that
-    keeps oscillating signals from causing flapping."""
-    return stay - move > overhead + margin * stay
+    keeps oscillating signals from causing flapping. The margin scales with the magnitude of
+    the costs, so negative costs (negative prices) never turn a loss into a saving."""
+    return stay - move > overhead + margin * max(abs(stay), abs(move))

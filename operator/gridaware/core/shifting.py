@@ -18,6 +18,16 @@ from gridaware.api.v1alpha1 import Objective
 from gridaware.core import planning
 
 HOUR = 3600.0
+STARTUP_SECONDS = 120.0  # default time a started Job needs before it runs (pull, schedule)
+
+
+def latest_start(
+    deadline: float, duration: float, startup_seconds: float = STARTUP_SECONDS
+) -> float:
+    """The last start (epoch seconds) that still meets ``deadline``: the run and a start-up
+    margin (image pull, scheduling, a wake-up that comes a little late) must fit before it, so
+    a job woken at its latest start still finishes in time."""
+    return deadline - duration - startup_seconds
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ def plan(
     cost_best, start, cluster, carbon = best
     gain = 0.0
     if now_best is not None and start > first:
-        gain = 1 - cost_best / now_best[0] if now_best[0] > 0 else 0.0
+        gain = planning.relative_saving(now_best[0], cost_best)  # sign-safe
         within_ceiling = objective.carbon_ceiling is None or now_best[2] <= objective.carbon_ceiling
         if gain < min_gain and within_ceiling:  # not worth waiting for
             return Plan(now_best[1], first, now_best[2], now_best[1], now_best[2], gain)

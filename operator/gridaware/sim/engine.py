@@ -33,6 +33,7 @@ class Params:
     check_every_h: int = 2
     min_migration_length_h: float = 3.0
     horizon: int = 96
+    startup_seconds: float = 120.0  # start-up margin kept before every deadline (operator's)
 
 
 @dataclass

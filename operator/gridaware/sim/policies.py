@@ -18,8 +18,18 @@ H = 3600.0
 def _offsets(ctx: Context, j: int) -> np.ndarray:
     """Whole-hour start delays that still meet the deadline."""
     w = ctx.work
-    latest = w.deadline[j] - w.length[j] - w.arrival[j]
+    latest = _latest(ctx, j) - w.arrival[j]
     return np.arange(0, int(np.floor(latest + 1e-9)) + 1, dtype=np.float64)
+
+
+def _latest(ctx: Context, j: int) -> float:
+    """The latest start (hours) that meets job j's deadline with the operator's start-up
+    margin (``core.shifting.latest_start``), never before its arrival."""
+    w = ctx.work
+    latest = (
+        shifting.latest_start(w.deadline[j] * H, w.length[j] * H, ctx.params.startup_seconds) / H
+    )
+    return max(float(w.arrival[j]), latest)
 
 
 def _window_costs(
@@ -114,7 +124,7 @@ def _operator_plan(ctx: Context, cap: Capacity, j: int) -> tuple[int, float] | N
         _objective(ctx),
         now=a * H,
         earliest=a * H,
-        latest_start=(w.deadline[j] - length) * H,
+        latest_start=_latest(ctx, j) * H,
         duration=length * H,
         step=H,
     )
@@ -160,6 +170,8 @@ def _operator_check(
         remaining=remaining * H,
         since_start=(t - s) * H,
         moves_done=moves,
+        duration=float(w.length[j]) * H,
+        deadline=float(w.deadline[j]) * H,
     )
     if move is not None:
         target = int(move.target)
