@@ -72,7 +72,15 @@ _DURATION = re.compile(
     r"(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<mi>\d+(?:\.\d+)?)M)?"
     r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
-_SECONDS = {"y": 365 * 86400, "mo": 30 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600}
+_SECONDS = {
+    "y": 365 * 86400,
+    "mo": 30 * 86400,
+    "w": 7 * 86400,
+    "d": 86400,
+    "h": 3600,
+    "mi": 60,
+    "s": 1,
+}
 _NOW_YEAR = 1  # a start of 0001-01-01 means "now" (OpenADR 3 user guide)
 _OPEN_ENDED = dt.timedelta(days=365 * 100)  # P9999Y and the like: "until further notice"
 
@@ -227,11 +235,7 @@ def parse_duration(text: str) -> dt.timedelta:
     match = _DURATION.match(text.strip()) if text else None
     if match is None or text.strip() in ("P", "PT") or text.strip().endswith("T"):
         raise OpenAdrPayloadError(f"{text!r} is not an ISO 8601 duration such as PT1H")
-    seconds = sum(
-        float(v) * _SECONDS.get(k, 60 if k == "mi" else 1)
-        for k, v in match.groupdict().items()
-        if v is not None
-    )
+    seconds = sum(float(v) * _SECONDS[k] for k, v in match.groupdict().items() if v is not None)
     if seconds >= _OPEN_ENDED.total_seconds():
         return _OPEN_ENDED
     return dt.timedelta(seconds=seconds)
@@ -274,7 +278,7 @@ def _intervals(
         try:
             if own is None:
                 start += index * duration
-            _ = (start + duration).timestamp()
+            (start + duration).timestamp()  # raises when the end is past year 9999
         except OverflowError:
             raise OpenAdrPayloadError(
                 f"event {event.id}: interval {interval.id} ends beyond the calendar"
@@ -507,6 +511,8 @@ class OpenAdrVen:
             },
             authorised=False,
         )
+        if not resp.ok:
+            raise _refusal(self.base, "POST", "/auth/token", resp)
         body = _json(resp)
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise OpenAdrPayloadError("VTN token answer has no access_token")
