@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from gridaware import __version__
 from gridaware.api.regions import UnknownRegionError
-from gridaware.cli import crds, feeds, lab, report, run, simulate, status
+from gridaware.cli import crds, feeds, lab, member, report, run, simulate, status
 from gridaware.k8s.clients import FAILURES, KubeconfigError
 from gridaware.lab.errors import LabError
 from gridaware.signals.errors import SignalError
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gridaware {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for command in (lab, feeds, run, simulate, status, crds, report):
+    for command in (lab, feeds, run, simulate, status, crds, report, member):
         command.add(sub)
     return parser
 

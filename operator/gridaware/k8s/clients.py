@@ -28,17 +28,75 @@ class KubeconfigError(RuntimeError):
     """A kubeconfig that cannot be loaded; the message says which and what to do."""
 
 
+class UnsafeKubeconfigError(KubeconfigError):
+    """An in-memory kubeconfig (a member's, from a Secret) that would run a program or read a
+    file inside the operator's pod; the message names every refused field and what to use."""
+
+
+# Fields of a kubeconfig from a Secret that make the client run a program or read a file of
+# the operator's pod: whoever can write that Secret could otherwise run code as the operator
+# or read its own credentials. Each maps to what to use instead.
+REFUSED_USER_FIELDS = {
+    "exec": "a token (gridaware member join creates one)",
+    "auth-provider": "a token (gridaware member join creates one)",
+    "tokenFile": "token",
+    "client-certificate": "client-certificate-data",
+    "client-key": "client-key-data",
+}
+REFUSED_CLUSTER_FIELDS = {"certificate-authority": "certificate-authority-data"}
+
+
 # What callers above this layer catch: an API error answer, or no answer at all.
 ApiError = ApiException
 FAILURES = (ApiException, urllib3.exceptions.HTTPError, OSError, ClusterUnreachableError)
 NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError, ClusterUnreachableError)
 
 
+def unsafe_fields(kubeconfig: dict[str, Any]) -> list[str]:
+    """What an in-memory kubeconfig must change before gridaware uses it (pure); [] if none.
+
+    A file the user chose on their own machine may use exec plugins; a kubeconfig that arrives
+    in a Secret may not."""
+    problems: list[str] = []
+    sections = (
+        ("users", "user", REFUSED_USER_FIELDS),
+        ("clusters", "cluster", REFUSED_CLUSTER_FIELDS),
+    )
+    for section, key, refused in sections:
+        entries = kubeconfig.get(section)
+        for entry in entries if isinstance(entries, list) else []:
+            body = entry.get(key) if isinstance(entry, dict) else None
+            if not isinstance(body, dict):
+                continue
+            name = entry.get("name", "?")
+            problems.extend(
+                f"{key} '{name}' uses {field}: replace it with {instead}"
+                for field, instead in refused.items()
+                if body.get(field) not in (None, "", {})
+            )
+    return problems
+
+
+def check_inline(kubeconfig: dict[str, Any]) -> None:
+    """Raise UnsafeKubeconfigError when ``kubeconfig`` would run programs or read files."""
+    problems = unsafe_fields(kubeconfig)
+    if problems:
+        raise UnsafeKubeconfigError(
+            "kubeconfig refused (exec plugins, auth providers and file paths are not allowed "
+            "in a member kubeconfig Secret): " + "; ".join(problems)
+        )
+
+
 def from_kubeconfig(
     kubeconfig: Path | dict[str, Any], context: str | None = None
 ) -> kubernetes.client.ApiClient:
-    """An ApiClient for ``context`` of ``kubeconfig`` (a path or a parsed kubeconfig)."""
+    """An ApiClient for ``context`` of ``kubeconfig`` (a path or a parsed kubeconfig).
+
+    A parsed kubeconfig comes from a Secret, so it is checked first (``check_inline``):
+    UnsafeKubeconfigError when it has exec, auth-provider, tokenFile or file paths."""
     configuration = kubernetes.client.Configuration()
+    if not isinstance(kubeconfig, Path):
+        check_inline(kubeconfig)
     if isinstance(kubeconfig, Path):
         kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig),
