@@ -1,76 +1,40 @@
-"""Registering the lab's member clusters with the hub, as an admin would: install the CRDs,
-store each member's kubeconfig in a Secret, and create a GridCluster per member.
+"""Registering the lab's member clusters with the hub, as an admin would: install the CRDs
+with kubectl, then ``gridaware member join`` for each member.
 
-Everything goes through ``kubectl apply`` with the lab's own kubectl, so this is exactly the
-path a user takes with the printed manifests.
+The join path is the documented one for real clusters: each member gets the operator's
+least-privilege ServiceAccount and the hub stores only that account's token, never the lab's
+admin certificates, so every lab test runs the operator with the member role it ships with.
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from gridaware.api import crd
-from gridaware.api.v1alpha1 import API_VERSION
+from gridaware.k8s import clients, membership
 from gridaware.k8s import kubectl as kubectl_cli
 from gridaware.lab.errors import LabError
-from gridaware.lab.model import LabState
+from gridaware.lab.model import ClusterState, LabState
 
-SECRET_NAMESPACE = "gridaware-system"  # noqa: S105 - a namespace name, not a secret
+SECRET_NAMESPACE = membership.HUB_SECRET_NAMESPACE
 
 
-def manifests(state: LabState) -> list[dict[str, Any]]:
-    """Namespace, one kubeconfig Secret and one GridCluster per member (pure)."""
-    docs: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SECRET_NAMESPACE}}
-    ]
-    for cluster in state.clusters:
-        plan = cluster.plan
-        if plan.role != "member":
-            continue
-        secret = f"{plan.name}-kubeconfig"
-        docs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "Opaque",
-                "metadata": {
-                    "name": secret,
-                    "namespace": SECRET_NAMESPACE,
-                    "labels": {"app.kubernetes.io/part-of": "gridaware"},
-                },
-                "data": {"kubeconfig": base64.b64encode(cluster.kubeconfig.read_bytes()).decode()},
-            }
-        )
-        docs.append(
-            {
-                "apiVersion": API_VERSION,
-                "kind": "GridCluster",
-                "metadata": {
-                    "name": plan.name,
-                    "labels": {
-                        "gridaware.dev/lab": "true",
-                        "topology.kubernetes.io/region": plan.region or plan.name,
-                    },
-                },
-                "spec": {
-                    "region": plan.region,
-                    "gridZone": plan.grid_zone,
-                    **({"priceZone": plan.price_zone} if plan.price_zone else {}),
-                    "kubeconfigSecretRef": {
-                        "namespace": SECRET_NAMESPACE,
-                        "name": secret,
-                        "key": "kubeconfig",
-                    },
-                    "pue": 1.2,
-                },
-            }
-        )
-    return docs
+def join_request(cluster: ClusterState) -> membership.JoinRequest:
+    """What ``member join`` is given for a lab member (pure): its region and zones, any
+    namespace but the system ones, and the labels lab tests select on."""
+    plan = cluster.plan
+    return membership.JoinRequest(
+        name=plan.name,
+        region=plan.region or plan.name,
+        grid_zone=plan.grid_zone or "",
+        price_zone=plan.price_zone,
+        pue=1.2,
+        labels={
+            "gridaware.dev/lab": "true",
+            "topology.kubernetes.io/region": plan.region or plan.name,
+        },
+    )
 
 
 def kubectl(state: LabState, *args: str, stdin: str | None = None, context: str = "hub") -> str:
@@ -105,4 +69,15 @@ def register(state: LabState) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    kubectl(state, "apply", "-f", "-", stdin=yaml.safe_dump_all(manifests(state)))
+    hub = clients.from_kubeconfig(state.cluster("hub").kubeconfig)
+    try:
+        for cluster in state.clusters:
+            if cluster.plan.role != "member":
+                continue
+            member = clients.from_kubeconfig(cluster.kubeconfig)
+            try:
+                membership.join(member, hub, join_request(cluster), server=cluster.api_url)
+            finally:
+                member.close()  # type: ignore[no-untyped-call]
+    finally:
+        hub.close()  # type: ignore[no-untyped-call]
