@@ -122,6 +122,9 @@ def test_operator_restart_mid_event_carries_on() -> None:
     first = [a["job"] for a in st["actions"]]
     assert len(first) == 2
     world = world.restart()
+    early = service(world)
+    world.clock.advance(1)
+    assert early.reconcile("peak", body) == {}, "jobs not resumed by Kopf yet: wait"
     for k in ks:
         world.services.placement.place(world.hub.body(k))  # Kopf resumes every job
     pods_gone(world)

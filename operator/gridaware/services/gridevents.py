@@ -86,6 +86,26 @@ class GridEventService:
                 n for n, m in self.cache.members.items() if n in named or m.spec.grid_zone in zones
             }
 
+    def known(self, clusters: set[str]) -> bool:
+        """Whether every gridaware Job in these clusters is listed and its GridAwareJob
+        seen with its spec (after a restart Kopf resumes the jobs one by one: until then
+        the load, and what an event paused, are not fully known)."""
+        if not self.cache.all_synced(clusters):
+            return False
+        with self.cache.lock:
+            owners = [
+                s.owner
+                for c in clusters
+                if (m := self.cache.members.get(c)) is not None
+                for s in m.jobs.values()
+                if s.owner and not s.finished
+            ]
+        for owner in owners:
+            rec = self.statuses.get(owner)
+            if rec is None or (rec.spec is None and rec.status.phase not in lifecycle.TERMINAL):
+                return False
+        return True
+
     def measured_kw(self, cluster: str) -> float:
         """What gridaware jobs with pods draw in ``cluster`` now (facility kW)."""
         m = self.cache.member(cluster)
@@ -219,7 +239,7 @@ class GridEventService:
         self, name: str, uid: str, spec: GridEventSpec, status: GridEventStatus, now: float
     ) -> GridEventStatus:
         clusters = self.targets(spec)
-        if not self.cache.all_synced(clusters):
+        if not self.known(clusters):
             return status  # jobs not all known yet (after a restart): no figures, no action
         current = sum(self.measured_kw(c) for c in clusters)
         if status.phase != "Active":
@@ -401,6 +421,8 @@ class GridEventService:
     ) -> GridEventStatus:
         """After the window: close the figures at its end, resume (ramp-limited), complete."""
         end = spec.window.end_epoch
+        if not self.known(self.targets(spec)):
+            return status
         if status.target_kw is not None and (status.sampled_until or 0) < end:
             last = status.current_kw if status.current_kw is not None else 0.0
             tally = self._tally(spec, status).add(end, last, spec.kind, status.target_kw)
