@@ -4,10 +4,15 @@ the hub's statuses, failed jobs are booked, and the ledger reports unused contra
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from gridaware.api.v1alpha1 import rfc3339
+from gridaware.cli import report as cli_report
+from gridaware.core import reporting
 from gridaware.services.ledger import Ledger
 from tests.fakes import T0, ZONES, World, job_spec
 
@@ -131,3 +136,39 @@ def test_ledger_reports_unused_contracted_energy() -> None:
     assert energy == pytest.approx(12.0)
     contract = {"cluster": "eu-central", "source": "contract"}
     assert metrics.get_sample_value("gridaware_cfe_kwh_total", contract) == pytest.approx(12.0)
+
+
+@dataclass
+class MemoryArchive:
+    """The account archive in memory (ConfigMaps on the hub in production)."""
+
+    months: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def keep(self, month: str, key: str, record: dict[str, Any]) -> None:
+        self.months.setdefault(month, {})[key] = record
+
+    def records(self) -> list[dict[str, Any]]:
+        return [r for month in self.months.values() for r in month.values()]
+
+
+def test_the_report_covers_jobs_deleted_after_they_finished() -> None:
+    world = World.make()
+    archive = MemoryArchive()
+    world.services.accounts.archive = archive
+    with_contracts(world, "eu-central", BASELOAD_12)
+    start(world, "team-a/a")
+    start(world, "team-a/b")
+    world.clock.advance(H)
+    accounts = [finish(world, "team-a/a"), finish(world, "team-a/b")]
+    assert list(archive.months) == [rfc3339(world.clock.t)[:7]]
+    del world.hub.jobs["team-a/a"]  # kubectl delete gaj a
+    bodies = reporting.merge_archive(list(world.hub.jobs.values()), archive.records())
+    assert len(bodies) == 2  # b live, a from the archive (b's archived copy is not counted)
+    rep = cli_report.make(
+        bodies,
+        [],
+        argparse.Namespace(start=None, end=None, namespace=None, cluster=None, selector=None),
+    )
+    assert rep.fleet.energy_kwh == pytest.approx(sum(a["energyKwh"] for a in accounts))
+    assert rep.fleet.contract_kwh == pytest.approx(12.0)
+    assert rep.fleet.jobs == 2

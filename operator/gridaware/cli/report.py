@@ -253,10 +253,13 @@ def _load(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str
             doc = json.loads(Path(args.clusters_file).read_text(encoding="utf-8"))
             clusters = doc.get("items", [])
         return list(jobs), list(clusters)
-    from gridaware.k8s import clients, hub  # noqa: PLC0415
+    from gridaware.k8s import archive, clients, hub  # noqa: PLC0415
 
     client = clients.client_for(clients.hub_configuration(args.kubeconfig, args.context))
-    return hub.list_jobs(client), hub.list_clusters(client)
+    live = hub.list_jobs(client)
+    kept: list[dict[str, Any]] = [] if args.no_archive else archive.load(client, args.archive)
+    jobs = [dict(b) for b in reporting.merge_archive([*live], [*kept])]
+    return jobs, hub.list_clusters(client)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -296,4 +299,10 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--clusters-file", type=Path, help="GridClusters as a JSON list, with --jobs-file"
     )
+    p.add_argument(
+        "--archive",
+        default="gridaware-system",
+        help="namespace of the account archive (jobs deleted since they finished)",
+    )
+    p.add_argument("--no-archive", action="store_true", help="only the GridAwareJobs that exist")
     p.set_defaults(func=_report)

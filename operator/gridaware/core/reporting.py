@@ -39,6 +39,40 @@ class JobView:
     status: GridAwareJobStatus
 
 
+def archive_record(
+    namespace: str, name: str, uid: str, labels: dict[str, str], status: GridAwareJobStatus
+) -> dict[str, object]:
+    """What a report needs of a finished job, GridAwareJob-shaped, for the account archive
+    (the hourly arrays and the fields a report counts; no placement history)."""
+    kept = status.model_copy(
+        update={
+            "placements": [],
+            "conditions": [c for c in status.conditions if c.type == "Deferred"],
+        }
+    )
+    return {
+        "metadata": {"namespace": namespace, "name": name, "uid": uid, "labels": labels},
+        "status": kept.model_dump(
+            by_alias=True,
+            exclude_none=True,
+            include={"phase", "account", "migrations", "pauses", "conditions"},
+        ),
+    }
+
+
+def merge_archive(
+    live: list[dict[str, object]], archived: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Live GridAwareJobs, plus archived records of jobs that are gone (by uid)."""
+    seen = {_uid(b) for b in live}
+    return [*live, *(b for b in archived if _uid(b) not in seen)]
+
+
+def _uid(body: dict[str, object]) -> str:
+    meta = body.get("metadata")
+    return str(meta.get("uid", "")) if isinstance(meta, dict) else ""
+
+
 @dataclass(frozen=True)
 class Requirement:
     key: str

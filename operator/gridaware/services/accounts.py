@@ -11,10 +11,16 @@ import logging
 import numpy as np
 
 from gridaware.api.signals import Signal
-from gridaware.api.v1alpha1 import GridAwareJobSpec, GridAwareJobStatus, MemberJobState, parse_time
-from gridaware.core import accounting, money
+from gridaware.api.v1alpha1 import (
+    GridAwareJobSpec,
+    GridAwareJobStatus,
+    MemberJobState,
+    parse_time,
+    rfc3339,
+)
+from gridaware.core import accounting, money, reporting
 from gridaware.services.cache import Cache, Member
-from gridaware.services.ledger import Ledger, job_power_kw, stopped_at
+from gridaware.services.ledger import AccountArchive, Ledger, job_power_kw, stopped_at
 from gridaware.services.metrics import Metrics
 from gridaware.services.ports import Clock, Settings, SignalsPort
 from gridaware.services.statuses import JobRecord, Statuses
@@ -34,7 +40,9 @@ class AccountService:
         settings: Settings,
         metrics: Metrics,
         ledger: Ledger | None = None,
+        archive: AccountArchive | None = None,
     ) -> None:
+        self.archive = archive
         self.cache = cache
         self.ledger = ledger or Ledger(
             cache, statuses, feeds, clock, metrics, settings.history_hours
@@ -90,6 +98,20 @@ class AccountService:
                 else acct.counterfactual_cost_usd - acct.cost_usd
             )
             self.ledger.booked(acct, saved_cost)
+            self._archive(rec, end)
+
+    def _archive(self, rec: JobRecord, end: float) -> None:
+        """Keep a copy for reports after the job is gone (best effort: a failure is logged;
+        the account itself is in the job's status)."""
+        if self.archive is None:
+            return
+        month = rfc3339(end)[:7]
+        key = f"{rec.namespace}.{rec.name}.{rec.uid}"
+        record = reporting.archive_record(rec.namespace, rec.name, rec.uid, {}, rec.status)
+        try:
+            self.archive.keep(month, key, record)
+        except Exception as exc:
+            log.warning("cannot archive the account of %s: %s", rec.key, exc)
 
     def _segment(
         self, m: Member, start: float, end: float, job: str | None = None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from prometheus_client import Counter, Gauge
@@ -46,6 +47,13 @@ from gridaware.signals.errors import SignalError
 
 log = logging.getLogger("gridaware.ledger")
 HOUR = 3600.0
+
+
+class AccountArchive(Protocol):
+    """Where a copy of each account is kept for reports after the job is gone
+    (``gridaware.k8s.archive.ConfigMapArchive`` on the hub)."""
+
+    def keep(self, month: str, key: str, record: dict[str, Any]) -> None: ...
 
 
 class LedgerMetrics:
