@@ -21,6 +21,13 @@ from tests.conftest import Lab, Operator, kubectl, wait_for
 pytestmark = pytest.mark.slow
 
 
+RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
 def gaj(name: str, *, gpu: int = 0, cpu: str = "1", run: str = "3s", **spec: Any) -> dict[str, Any]:
     resources: dict[str, Any] = {"requests": {"cpu": cpu, "memory": "1Gi"}}
     if gpu:
@@ -37,8 +44,15 @@ def gaj(name: str, *, gpu: int = 0, cpu: str = "1", run: str = "3s", **spec: Any
                     "metadata": {"annotations": {"lab.gridaware.dev/complete-after": run}},
                     "spec": {
                         "restartPolicy": "Never",
+                        # Pod Security "restricted", which the chart's admission policy enforces
+                        "securityContext": RESTRICTED_POD_SECURITY,
                         "containers": [
-                            {"name": "main", "image": "example/train:1", "resources": resources}
+                            {
+                                "name": "main",
+                                "image": "example/train:1",
+                                "resources": resources,
+                                "securityContext": RESTRICTED_CONTAINER_SECURITY,
+                            }
                         ],
                     },
                 },

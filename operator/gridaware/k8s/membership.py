@@ -424,6 +424,12 @@ def install_member(
     hub holds the new token."""
     for doc in member_manifests(request):
         apply(client, doc)
+    if request.namespaces:  # switching from "any namespace": drop the cluster-wide write grant
+        _ignore_404(
+            lambda: kubernetes.client.RbacAuthorizationV1Api(client).delete_cluster_role_binding(
+                JOBS_ROLE, _request_timeout=DEFAULT_TIMEOUT
+            )
+        )
     existing = token_secrets(client)
     if existing and not rotate:
         name, replaced = existing[-1], existing[:-1]
