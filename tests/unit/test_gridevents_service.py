@@ -170,7 +170,7 @@ def test_budget_pauses_over_the_cap_and_resumes_under_it() -> None:
     power = svc.enforce_budget("eu-central")
     assert power is not None and power["nowKw"] == pytest.approx(4 * KW)
     assert power["capKw"] == 5.0 and power["pausedJobs"] == 2
-    assert svc.admit_start("eu-central", KW, "team-a/new", None) is not None  # 4.8 + 1.2 > 5
+    assert svc.hold_reason("eu-central", KW, "team-a/new", None) is not None  # 4.8 + 1.2 > 5
     set_budget(world, capKw=6.1)
     svc.enforce_budget("eu-central")
     resuming = [k for k in ks if world.status(k).get("pause", {}).get("step") == "Resuming"]
@@ -191,10 +191,10 @@ def test_placement_questions_hold_and_pull_forward() -> None:
     curtail = grid_event("peak", T0, T0 + 7200, reducePercent=10)
     st = reconcile(svc, curtail)
     assert st["actions"][0]["type"] == "HoldStarts"
-    reason = svc.admit_start("eu-central", KW, later, None)
+    reason = svc.hold_reason("eu-central", KW, later, None)
     assert reason is not None and "held" in reason
-    assert svc.admit_start("eu-central", KW, later, T0 + 1800) is None  # would miss deadline
-    assert svc.admit_start("us-west", KW, later, None) is None
+    assert svc.hold_reason("eu-central", KW, later, T0 + 1800) is None  # would miss deadline
+    assert svc.hold_reason("us-west", KW, later, None) is None
     solar = grid_event("solar", T0, T0 + 3600, kind="Absorb", zones=("DE-LU",), upToKw=2)
     st = reconcile(svc, solar)
     assert [(a["type"], a["job"]) for a in st["actions"]] == [("PullForward", later)]
@@ -213,3 +213,17 @@ def test_deleted_event_resumes_what_it_paused() -> None:
     pods_gone(world)
     assert svc.cancel("peak", "") == 0
     assert all(world.status(k)["pause"]["step"] == "Resuming" for k in paused(world, ks))
+
+
+def test_ramp_limit_at_placement() -> None:
+    world = World.make()
+    set_budget(world, rampKwPerMinute=2.5)
+    svc = service(world)
+    assert svc.hold_reason("eu-central", KW, "a/b", None) is None
+    svc.note_start("eu-central", KW)
+    svc.note_start("eu-central", KW)
+    reason = svc.hold_reason("eu-central", KW, "a/c", None)
+    assert reason is not None and "ramp limit of DE-LU" in reason
+    assert svc.hold_reason("us-west", KW, "a/c", None) is None  # another zone
+    world.clock.advance(60)
+    assert svc.hold_reason("eu-central", KW, "a/c", None) is None

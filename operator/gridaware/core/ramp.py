@@ -45,13 +45,16 @@ class ZoneRamp:
         """kW of change still allowed in the window ending now."""
         return max(0.0, self.limit_kw - self.used(now))
 
+    def allows(self, delta_kw: float, now: float) -> bool:
+        """Whether the change would be admitted now (nothing recorded)."""
+        size, used = abs(delta_kw), self.used(now)
+        return used + size <= self.limit_kw + EPS or (size > self.limit_kw and used == 0)
+
     def admit(self, delta_kw: float, now: float) -> bool:
         """Record the change if the limit allows it now; False (nothing recorded) if not."""
-        size = abs(delta_kw)
-        used = self.used(now)
-        if used + size > self.limit_kw + EPS and not (size > self.limit_kw and used == 0):
+        if not self.allows(delta_kw, now):
             return False
-        self.changes.append((now, size))
+        self.changes.append((now, abs(delta_kw)))
         return True
 
     def next_room(self, delta_kw: float, now: float) -> float:
@@ -86,6 +89,10 @@ class RampLimiter:
     def admit(self, zone: str, delta_kw: float, now: float) -> bool:
         ramp = self.zones.get(zone)
         return True if ramp is None else ramp.admit(delta_kw, now)
+
+    def allows(self, zone: str, delta_kw: float, now: float) -> bool:
+        ramp = self.zones.get(zone)
+        return True if ramp is None else ramp.allows(delta_kw, now)
 
     def room(self, zone: str, now: float) -> float:
         ramp = self.zones.get(zone)

@@ -13,8 +13,8 @@ event, so an operator that restarts mid-event carries on: the baseline, the runn
 and the actions come back from the status. The only state kept in memory is the ramp
 limiter's last minute of changes.
 
-Placement asks ``admit_start`` before it starts a job (held starts, budgets, ramp) and
-``pulled_forward`` before it defers one (Absorb).
+Placement asks ``hold_reason`` before it starts a job (held starts, budgets, ramp; then
+``note_start``) and ``pulled_forward`` before it defers one (Absorb).
 """
 
 from __future__ import annotations
@@ -479,12 +479,15 @@ class GridEventService:
             log.info("cannot post an Event for GridEvent %s: %s", name, exc)
 
     # --- placement's questions -----------------------------------------------------------
-    def admit_start(
+    def hold_reason(
         self, cluster: str, kw: float, key: str, latest_start: float | None
     ) -> str | None:
-        """Why a job drawing ``kw`` may not start in ``cluster`` now (None: it may, and its
-        change of load has been counted against the zone's ramp limit). A job whose latest
-        start comes before an event's end is never held for a voluntary event."""
+        """Why a job drawing ``kw`` may not start in ``cluster`` now, None if it may: a
+        Curtail holding starts there (never a job whose latest start comes before the
+        event's end, unless the event is mandatory), the cluster's power budget, or the
+        zone's ramp limit used up for this minute. Placement marks such clusters blocked
+        and calls ``note_start`` for the one it starts the job in."""
+        self._update_ramps()
         now = self.clock.grid_now()
         with self._lock:
             active = list(self._active.items())
@@ -501,9 +504,15 @@ class GridEventService:
         if not budget.admits(m.spec.power_budget, drawn, kw, now):
             cap = budget.cap_at(m.spec.power_budget, now)
             return f"the power budget of {cluster} ({cap:g} kW) would be exceeded"
-        if not self.ramp.admit(m.spec.grid_zone, kw, now):
+        if not self.ramp.allows(m.spec.grid_zone, kw, now):
             return f"the ramp limit of {m.spec.grid_zone} is used up for this minute"
         return None
+
+    def note_start(self, cluster: str, kw: float) -> None:
+        """Count a start against the zone's ramp limit."""
+        m = self.cache.member(cluster)
+        if m is not None:
+            self.ramp.admit(m.spec.grid_zone, kw, self.clock.grid_now())
 
     def pulled_forward(self, key: str) -> str | None:
         """The cluster an Absorb event wants this deferred job started in now, if any."""
