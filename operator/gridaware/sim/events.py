@@ -34,7 +34,7 @@ from gridaware.core.events import Request, Tally
 from gridaware.core.power import JobLoad, LoadState
 from gridaware.core.ramp import ZoneRamp
 from gridaware.sim.engine import WATTS_PER_CPU
-from gridaware.sim.scenario import Regions, Workload
+from gridaware.sim.scenario import Regions, Workload, load_regions, load_workload
 
 YEAR0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()
 MINUTE = 60.0
@@ -357,3 +357,21 @@ def totals(results: list[EventResult]) -> dict[str, float]:
         if any(r.time_to_target_s is not None for r in results)
         else float("nan"),
     }
+
+
+def simulate(
+    data_dir: Path,
+    workload: Path,
+    zones: list[str] | None = None,
+    slack: float = 24.0,
+    params: EventParams | None = None,
+    limit: int | None = None,
+) -> list[EventResult]:
+    """Replay the 2023 event windows of ``data_dir/grid-events`` on the 2023 traces and the
+    job trace (homes round-robin over the zones that have events, or over ``zones``)."""
+    windows = load_events(data_dir / "grid-events")
+    zones = zones or sorted({w.zone for w in windows})
+    work = load_workload(workload, len(zones), slack, limit=limit)
+    pad = int(np.ceil(max(0.0, float(work.deadline.max()) - 8760))) + 48
+    regions = load_regions(zones, data_dir, pad)
+    return replay(windows, regions, work, params or EventParams())
