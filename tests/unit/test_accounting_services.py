@@ -8,6 +8,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 
 from gridaware.api.v1alpha1 import rfc3339
@@ -172,3 +173,21 @@ def test_the_report_covers_jobs_deleted_after_they_finished() -> None:
     assert rep.fleet.energy_kwh == pytest.approx(sum(a["energyKwh"] for a in accounts))
     assert rep.fleet.contract_kwh == pytest.approx(12.0)
     assert rep.fleet.jobs == 2
+
+
+def test_valuing_contracts_counts_the_jobs_already_there() -> None:
+    # 12 kWh per hour delivered at 0 g and 10 USD/MWh; a 12 kW job already runs: a second
+    # 12 kW job would get half, so it sees 0.5 x 0 + 0.5 x 100 g and 0.5 x 10 + 0.5 x 150 USD
+    world = World.make()
+    contract = {"name": "ppa", "powerKw": 12, "carbonIntensity": 0, "priceUsdPerMwh": 10}
+    with_contracts(world, "eu-central", [contract])
+    start(world, "team-a/a")
+    ledger: Ledger = world.services.accounts.ledger
+    member = world.services.cache.member("eu-central")
+    assert member is not None
+    hour0 = (world.clock.t // H + 1) * H
+    v = ledger.valued(member, hour0, np.full(3, 100.0), np.full(3, 150.0), KW)
+    assert list(v.carbon) == pytest.approx([50.0] * 3)
+    assert v.price_usd is not None and list(v.price_usd) == pytest.approx([80.0] * 3)
+    assert v.covered == pytest.approx(0.5)
+    assert "contracts cover 50 %" in v.note

@@ -21,10 +21,12 @@ period, and the target runs after the source has stopped).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import Counter, Gauge
 
 from gridaware.api.regions import REGIONS
@@ -236,6 +238,43 @@ class Ledger:
             return None
         return accounting.Series(hour0, values)
 
+    # --- valuing contracted supply (objective.valueContracts) -------------------------------
+    def planned_load(self, cluster: str, hour0: float, hours: int) -> npt.NDArray[np.float64]:
+        """kWh per hour from ``hour0`` that other gridaware jobs draw in ``cluster``: recorded
+        runs as they ran, running jobs as if they ran through the window (conservative)."""
+        now = self.clock.grid_now()
+        load = np.zeros(hours)
+        edges = hour0 + HOUR * np.arange(hours + 1)
+        for r in self.runs(cluster):
+            end = edges[-1] if r.end >= now - 1.0 else r.end
+            overlap = np.minimum(edges[1:], end) - np.maximum(edges[:-1], r.start)
+            load += r.kw * np.clip(overlap, 0.0, None) / HOUR
+        return load
+
+    def valued(
+        self,
+        m: Member,
+        hour0: float,
+        carbon: npt.NDArray[np.float64],
+        price_usd: npt.NDArray[np.float64] | None,
+        job_kw: float,
+    ) -> Valued:
+        """The hourly intensity and price a job that values contracted supply sees in this
+        cluster (``core.cfe.valued``), and a note for ``status.placements``."""
+        hours = carbon.size
+        d = self.delivery(m, hour0, hours)
+        covered = cfe.cover(
+            d.kwh, self.planned_load(m.name, hour0, hours), np.full(hours, job_kw * m.spec.pue)
+        )
+        c, p = cfe.valued(carbon, price_usd, covered, d)
+        share = float(covered.mean()) if hours else 0.0
+        note = (
+            f"contracts cover {100 * share:.0f} % (valued at their intensity and price)"
+            if share > 0
+            else ""
+        )
+        return Valued(c, p, share, note)
+
     # --- metrics ---------------------------------------------------------------------------
     def booked(self, acct: Account, saved_cost: float | None) -> None:
         """Count a new account in the metrics."""
@@ -266,6 +305,14 @@ class Ledger:
                 used += float(cfe.shares(r, others, d.kwh, hour0)[1].sum())
             self.metrics.contract_delivered.labels(m.name).set(float(d.kwh.sum()))
             self.metrics.contract_unused.labels(m.name).set(max(0.0, float(d.kwh.sum()) - used))
+
+
+@dataclass(frozen=True)
+class Valued:
+    carbon: npt.NDArray[np.float64]
+    price_usd: npt.NDArray[np.float64] | None
+    covered: float  # mean share of the job's energy the contracts cover
+    note: str  # for the placement record's reason ("" when nothing is covered)
 
 
 def _account_run(key: str, i: int, s: Segment) -> cfe.Run:

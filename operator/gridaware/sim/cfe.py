@@ -86,3 +86,23 @@ def matched(load: F64, supply: F64, carbon: F64, renewable_percent: F64 | None =
     return Matched(
         float(load.sum()), float(used.sum()), float(grid.sum()), float(supply.sum()), estimated
     )
+
+
+def schedule_cfe(
+    schedule_region: Sequence[int],
+    schedule_job: Sequence[int],
+    start: Sequence[float],
+    end: Sequence[float],
+    job_kw: F64,
+    pue: F64,
+    carbon: F64,
+    supply: F64,
+) -> Matched:
+    """The hourly-matched figures of a simulated schedule (hours from the trace's start):
+    each run draws its job's kW times its region's PUE."""
+    region = np.asarray(schedule_region, dtype=np.int64)
+    kw = job_kw[np.asarray(schedule_job, dtype=np.int64)] * pue[region]
+    load = hourly_load(
+        carbon.shape[0], carbon.shape[1], list(region), np.asarray(start), np.asarray(end), kw
+    )
+    return matched(load, supply, carbon)
