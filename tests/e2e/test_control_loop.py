@@ -254,14 +254,14 @@ def test_a_rotated_credential_is_picked_up_without_a_restart(
     broken["metadata"] = {"name": "eu-central-kubeconfig", "namespace": "gridaware-system"}
     try:
         kubectl(lab, "apply", "-f", "-", stdin=json.dumps(broken))
-        wait_for(lambda: not cluster_ready(lab, "eu-central"), "eu-central to refuse us", 60)
+        wait_for(lambda: not cluster_ready(lab, "eu-central"), "eu-central to refuse us", 120)
     finally:
         restored = {
             **original,
             "metadata": {"name": "eu-central-kubeconfig", "namespace": "gridaware-system"},
         }
         kubectl(lab, "apply", "-f", "-", stdin=json.dumps(restored))
-    wait_for(lambda: cluster_ready(lab, "eu-central"), "eu-central ready again", 60)
+    wait_for(lambda: cluster_ready(lab, "eu-central"), "eu-central ready again", 120)
     assert operator.alive()
 
 

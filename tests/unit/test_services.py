@@ -145,6 +145,7 @@ def test_member_job_deleted_out_of_band_is_placed_again() -> None:
     assert world.status(KEY)["phase"] == "Pending"
     assert "MemberJobLost" in world.events.reasons()
     world.services.tick()
+    world.services.queue.run_due()
     assert world.copies(KEY) == ["eu-central"]
     assert world.status(KEY)["runSegments"][0]["cluster"] == "eu-central"
 
@@ -325,3 +326,44 @@ def test_status_written_only_when_it_changed() -> None:
     world.sync()
     world.sync()
     assert world.hub.patches == patches
+
+
+# --- deletion without a finalizer: copies deleted at once, orphans swept -------------------
+
+
+def test_deleted_job_copies_go_and_orphans_are_swept() -> None:
+    world = World.make()
+    place(world)
+    place(world, job_spec(), "team-a/other")
+    world.members["eu-central"].down = True
+    world.connect("eu-central")
+    with pytest.raises(RetryLaterError, match="unreachable"):
+        world.services.placement.delete(world.hub.body(KEY))
+    del world.hub.jobs[KEY]
+    world.members["eu-central"].down = False
+    world = world.restart()  # the operator stopped before it could delete the copy
+    assert world.copies(KEY) == ["eu-central"]  # not yet: records load after a restart
+    world.clock.advance(120)  # past the start-up grace
+    world.connect("eu-central")
+    assert world.copies(KEY) == []
+    assert world.copies("team-a/other") == ["eu-central"]  # its GridAwareJob exists
+
+
+# --- spec changes of a placed job ------------------------------------------------------------
+
+
+def test_spec_change_of_a_placed_job_is_refused_and_lifted_when_reverted() -> None:
+    world = World.make()
+    place(world)
+    body = world.hub.jobs[KEY]
+    body["spec"] = job_spec(cpu="2")
+    body["metadata"]["generation"] = 2
+    place(world)
+    cond = condition(world, KEY, "SpecApplied")
+    assert cond["status"] == "False" and "spec.template cannot change" in cond["message"]
+    assert world.members["eu-central"].creates == 1
+    body["spec"] = job_spec()
+    body["metadata"]["generation"] = 3
+    place(world)
+    assert condition(world, KEY, "SpecApplied")["status"] == "True"
+    assert world.status(KEY)["observedGeneration"] == 3

@@ -222,7 +222,9 @@ class PowerBudget(Model):
         default=None, ge=0, le=1e7, description="Cap at all times (kW, PUE included)."
     )
     time_zone: str = Field(
-        default="UTC", max_length=64, description="IANA zone of the hourly caps, e.g. Europe/Berlin."
+        default="UTC",
+        max_length=64,
+        description="IANA zone of the hourly caps, e.g. Europe/Berlin.",
     )
     hourly: list[HourlyCap] = Field(
         default_factory=list, max_length=48, description="Caps by hour of day."
@@ -716,6 +718,11 @@ class GridAwareJobStatus(Model):
     pause: PauseState | None = Field(default=None, description="A pause in progress.")
     pauses: list[PauseRecord] = Field(
         default_factory=list, description="Completed pauses, oldest first (at most 50 kept)."
+    )
+    spec_hash: str | None = Field(
+        default=None,
+        description="Digests of the template and placement the member Job was created from "
+        "(a placed job keeps them).",
     )
     summary: str | None = Field(
         default=None,

@@ -283,6 +283,17 @@ def reachability(
     return s
 
 
+def spec_applied(s: GridAwareJobStatus, generation: int | None, now: str) -> GridAwareJobStatus:
+    """The spec (still) applies: note the generation; a refusal is lifted once reverted."""
+    s = s.model_copy(deep=True)
+    s.observed_generation = generation
+    if condition(s, "SpecApplied") is not None:
+        s.conditions = set_condition(
+            s.conditions, "SpecApplied", "True", "Applied", "the spec applies", generation, now
+        )
+    return s
+
+
 def spec_refused(
     s: GridAwareJobStatus, message: str, generation: int | None, now: str
 ) -> GridAwareJobStatus:

@@ -8,8 +8,8 @@ from typing import Any
 import kopf
 
 from gridaware.api.v1alpha1 import GROUP, VERSION
-from gridaware.handlers.jobs import retried
 from gridaware.services.operator import Services
+from gridaware.services.placement import RetryLaterError
 
 CLUSTERS = "gridclusters"
 
@@ -25,8 +25,10 @@ def register(name: str, spec: kopf.Spec, labels: kopf.Labels, memo: kopf.Memo, *
 @kopf.on.delete(GROUP, VERSION, CLUSTERS)
 def unregister(name: str, memo: kopf.Memo, **_: Any) -> None:
     services: Services = memo.services
-    with retried(services, "unregister"):
+    try:
         services.members.unregister(name)
+    except RetryLaterError as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
 
 
 @kopf.daemon(GROUP, VERSION, CLUSTERS, cancellation_timeout=5.0)

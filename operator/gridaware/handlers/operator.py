@@ -26,7 +26,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="gridaware.dev", key="last-handled-configuration"
     )
-    settings.persistence.finalizer = "gridaware.dev/finalizer"
+    settings.persistence.finalizer = "gridaware.dev/finalizer"  # GridClusters only
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.execution.max_workers = 32
     settings.watching.server_timeout = 300
@@ -51,6 +51,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         services.metrics.serve(config.metrics_port, config.metrics_address)
     memo.services = services
     memo.stopped = threading.Event()
+    services.queue.start(memo.stopped, config.workers, services.active)
     threading.Thread(
         target=services.loop, args=(memo.stopped, config.loop_interval), daemon=True, name="loop"
     ).start()

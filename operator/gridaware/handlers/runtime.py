@@ -20,5 +20,6 @@ class OperatorConfig:
     metrics_port: int = 0
     metrics_address: str = "0.0.0.0"  # noqa: S104 - a pod serves its metrics on its own IP
     loop_interval: float = 2.0  # wall seconds between background rounds
+    workers: int = 16  # work-queue threads placing jobs
     peering: str | None = None  # Kopf peering name (HA), None when standalone
     priority: int = 0

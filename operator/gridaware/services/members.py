@@ -86,6 +86,7 @@ class MemberAgent:
         self.metrics = metrics
         self._cluster_status: dict[str, dict[str, Any]] = {}
         self._rv: dict[str, str] = {}
+        self._started = clock.wall()
 
     # --- GridCluster lifecycle -----------------------------------------------------------
     def register(self, name: str, spec: dict[str, Any], labels: dict[str, str]) -> None:
@@ -201,6 +202,36 @@ class MemberAgent:
             self.placement.lost(rec, f"the Job in {m.name} was deleted outside gridaware")
         rec.requeued = True
 
+    def sweep_orphans(self, m: Member, limit: int = 50) -> int:
+        """Delete member Jobs whose GridAwareJob is gone (deleted while the operator was
+        down or the member unreachable); each is confirmed with the hub first."""
+        if m.api is None or self.clock.wall() - self._started < self.settings.sweep_grace_seconds:
+            return 0
+        deleted = 0
+        for state in list(m.jobs.values())[:]:
+            if limit <= 0 or not state.owner:
+                continue
+            rec = self.statuses.get(state.owner)
+            if rec is not None and rec.uid == state.owner_uid and not rec.gone:
+                continue
+            limit -= 1
+            namespace, name = state.owner.split("/", 1)
+            body = self.hub.get_job(namespace, name)
+            if body is not None and body["metadata"].get("uid") == state.owner_uid:
+                continue
+            try:
+                m.api.delete_job(state.namespace, state.name)
+                deleted += 1
+                log.info(
+                    "deleted %s/%s in %s: its GridAwareJob is gone",
+                    state.namespace,
+                    state.name,
+                    m.name,
+                )
+            except GatewayError as exc:
+                log.info("cannot delete orphan %s in %s: %s", state.name, m.name, exc)
+        return deleted
+
     def sweep_finished(self, m: Member) -> None:
         """Delete finished member Jobs whose template asked for ``ttlSecondsAfterFinished``
         once the hub has recorded their outcome (the member itself never deletes them, so
@@ -240,6 +271,8 @@ class MemberAgent:
             m.reachable = True
             ok = ("Reachable", True, "APIReachable", f"API server {m.version} answered")
             self.sweep_finished(m)
+            if m.synced:
+                self.sweep_orphans(m)
         except SecretError as exc:
             m.reachable, m.api = False, None
             ok = ("Reachable", False, "KubeconfigInvalid", str(exc))

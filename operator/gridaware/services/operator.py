@@ -16,8 +16,9 @@ from gridaware.services.members import MemberAgent
 from gridaware.services.metrics import Metrics
 from gridaware.services.migration import MigrationService
 from gridaware.services.pause import PauseService
-from gridaware.services.placement import PlacementService, place_again
+from gridaware.services.placement import PlacementService
 from gridaware.services.ports import Clock, EventsPort, HubPort, Settings, SignalsPort
+from gridaware.services.queue import WorkQueue
 from gridaware.services.statuses import Statuses
 
 log = logging.getLogger("gridaware.operator")
@@ -35,15 +36,16 @@ class Services:
     metrics: Metrics
     clock: Clock
     settings: Settings
+    queue: WorkQueue
     active: Callable[[], bool] = field(default=lambda: True)  # False on a paused HA replica
 
     def tick(self) -> None:
         """One round of the background loop."""
         self.migration.tick()
-        now = self.clock.wall()
         for rec in self.statuses.records():
-            if rec.requeued:
-                place_again(self.placement, rec, now)
+            if rec.requeued:  # lost its member Job, or its migration target was taken
+                rec.requeued = False
+                self.queue.add(rec.key)
             if rec.status.pause is not None and not rec.deleting:
                 try:
                     self.pause.advance(rec)
@@ -90,5 +92,6 @@ def build(
         metrics,
         clock,
         settings,
+        WorkQueue(placement.reconcile),
         gate,
     )

@@ -11,6 +11,8 @@ finishes is noticed (watch or re-list) and the job is placed again, never lost.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
@@ -94,52 +96,84 @@ class PlacementService:
         self.metrics = metrics
 
     # --- entry points --------------------------------------------------------------------
-    def place(self, body: dict[str, Any]) -> None:
-        """Create/resume: place the job, or check the placement recorded in its status."""
+    def watched(self, body: dict[str, Any], deleted: bool = False) -> str:
+        """Remember the latest body of a job (from the hub's watch); its key to process."""
         rec = self.statuses.seed(body)
+        rec.gone = rec.gone or deleted
+        return rec.key
+
+    def reconcile(self, key: str) -> float | None:
+        """Process a job from the work queue; None when done, else seconds until a retry."""
+        rec = self.statuses.get(key)
+        if rec is None:
+            return None
+        try:
+            with self.metrics.timed("delete" if rec.gone else "reconcile"):
+                if rec.gone:
+                    self._delete(rec)
+                else:
+                    self._reconcile(rec)
+        except RetryLaterError as exc:
+            log.debug("%s: %s", key, exc)
+            return exc.delay
+        except GatewayError as exc:
+            log.info("%s: %s", key, exc)
+            return 2.0
+        return None
+
+    def place(self, body: dict[str, Any]) -> None:
+        """Observe and process at once (raising ``RetryLaterError`` when not done)."""
+        self._reconcile(self.statuses.get(self.watched(body)) or self.statuses.seed(body))
+
+    def delete(self, body: dict[str, Any]) -> None:
+        """The job is gone from the hub: delete its copies at once (raising
+        ``RetryLaterError`` while a cluster that may hold one does not answer)."""
+        rec = self.statuses.get(self.watched(body, deleted=True))
+        assert rec is not None
+        self._delete(rec)
+
+    def _reconcile(self, rec: JobRecord) -> None:
         if rec.deleting or rec.status.phase in lifecycle.TERMINAL:
             return
-        spec = self._parse(rec, body.get("spec") or {})
+        spec = self._parse(rec, rec.spec_raw, report=rec.status.member_job is None)
         if spec is None:
             return
         with rec.busy:
-            if rec.status.member_job is not None:
-                self.verify(rec)
-            else:
+            if rec.status.member_job is None:
                 self._place(rec, spec)
+                return
+            self._check_spec(rec, spec)
+            self.verify(rec)
 
-    def spec_changed(self, body: dict[str, Any], changed: list[str]) -> None:
-        """An update of ``spec``: re-place a job refused as invalid, refuse changes of what a
-        placed job cannot change, otherwise note the generation."""
-        rec = self.statuses.seed(body)
-        scheduled = lifecycle.condition(rec.status, "Scheduled")
-        if rec.status.member_job is None:
-            if scheduled is not None and scheduled.reason == "InvalidSpec":
-                self.place(body)
-            return  # otherwise the placement's next attempt uses the new spec
-        spec = self._parse(rec, body.get("spec") or {}, report=False)
-        immutable = [k for k in changed if k in ("template", "placement")]
-        generation = rec.generation
-        if not immutable:
-            self.statuses.update(
-                rec, lambda s: s.model_copy(update={"observed_generation": generation})
-            )
+    def _check_spec(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
+        """A placed job keeps the template and placement it was created with: a change is
+        refused with a condition (and accepted again when reverted)."""
+        placed = dict(
+            part.split("=", 1) for part in (rec.status.spec_hash or "").split(",") if "=" in part
+        )
+        now = dict(part.split("=", 1) for part in spec_hash(spec).split(","))
+        changed = [k for k in ("template", "placement") if placed and placed.get(k) != now[k]]
+        generation, stamp = rec.generation, self._now()
+        if not changed:
+            refused = lifecycle.condition(rec.status, "SpecApplied")
+            self.statuses.update(rec, lambda s: lifecycle.spec_applied(s, generation, stamp))
+            if refused is not None and refused.status == "False":
+                self.events.post(rec.ref, "Normal", "SpecApplied", "the spec applies again")
             return
-        if spec is not None:
-            rec.spec = rec.spec or spec
         message = (
-            f"spec.{', spec.'.join(immutable)} cannot change after the job was placed in "
+            f"spec.{', spec.'.join(changed)} cannot change after the job was placed in "
             f"{rec.status.cluster}; the running job keeps its original spec. Delete and "
             "re-create the GridAwareJob to apply the change"
         )
-        now = self._now()
-        if self.statuses.update(rec, lambda s: lifecycle.spec_refused(s, message, generation, now)):
+        if self.statuses.update(
+            rec, lambda s: lifecycle.spec_refused(s, message, generation, stamp)
+        ):
             self.events.post(rec.ref, "Warning", "SpecChangeRefused", message)
 
-    def delete(self, body: dict[str, Any]) -> None:
+    def _delete(self, rec: JobRecord) -> None:
         """Delete every copy of the job in every cluster it may be in (including both ends
-        of a migration in progress); retried while one of them cannot be reached."""
-        rec = self.statuses.seed(body)
+        of a migration in progress); retried while one of them cannot be reached (and swept
+        by the member agent if the operator stops before)."""
         rec.deleting = True
         with rec.busy:
             for cluster in sorted(self._copies(rec)):
@@ -297,8 +331,12 @@ class PlacementService:
         ref = MemberJobRef(cluster=target.name, namespace=rec.namespace, name=rec.name)
         gen, limit = rec.generation, self.settings.history_limit
         try:
+            digest = spec_hash(spec)
             self.statuses.update(
-                rec, lambda s: lifecycle.placed(s, target, ref, record, gen, limit)
+                rec,
+                lambda s: lifecycle.placed(s, target, ref, record, gen, limit).model_copy(
+                    update={"spec_hash": digest}
+                ),
             )
         except GatewayError as exc:
             self.cache.release(rec.key)
@@ -343,7 +381,13 @@ class PlacementService:
         m = self.cache.member(state.cluster)
         region, zone = (m.spec.region, m.spec.grid_zone) if m else (None, None)
         now, gen = self._now(), rec.generation
-        self.statuses.update(rec, lambda s: lifecycle.adopted(s, state, region, zone, gen, now))
+        digest = spec_hash(rec.spec) if rec.spec else None
+        self.statuses.update(
+            rec,
+            lambda s: lifecycle.adopted(s, state, region, zone, gen, now).model_copy(
+                update={"spec_hash": s.spec_hash or digest}
+            ),
+        )
 
     def _invalid(self, rec: JobRecord, message: str) -> None:
         now, gen = self._now(), rec.generation
@@ -491,6 +535,18 @@ class PlacementService:
         return rfc3339(self.clock.wall())
 
 
+def spec_hash(spec: GridAwareJobSpec) -> str:
+    """Short digests of what a placed job cannot change: its template and placement."""
+    parts = {
+        "template": spec.template,
+        "placement": spec.placement.model_dump(by_alias=True, exclude_none=True, mode="json"),
+    }
+    return ",".join(
+        f"{k}={hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:12]}"
+        for k, v in parts.items()
+    )
+
+
 def _finite_prefix(values: np.ndarray[Any, np.dtype[np.float64]]) -> int:
     bad = ~np.isfinite(values)
     return int(np.argmax(bad)) if bad.any() else len(values)
@@ -504,20 +560,3 @@ def _one_line(exc: Exception) -> str:
     else:
         text = str(exc)
     return text.replace("\n", " ")[:900]
-
-
-def place_again(service: PlacementService, rec: JobRecord, wall_now: float) -> None:
-    """Place a job whose member Job was lost (or whose migration target was taken), outside
-    Kopf's handlers: the loop calls this until it is placed."""
-    if not rec.requeued or rec.deleting or wall_now < rec.retry_at or rec.spec is None:
-        return
-    with rec.busy:
-        if rec.status.member_job is not None:
-            rec.requeued = False
-            return
-        try:
-            service.place_recorded(rec, rec.spec)
-        except RetryLaterError as exc:
-            rec.retry_at = wall_now + exc.delay
-            return
-    rec.requeued = rec.status.member_job is None

@@ -92,3 +92,4 @@ class Settings:
     replan_wall_seconds: float = 60.0  # how often a deferred job is re-planned
     startup_seconds: float = 120.0  # grid seconds a job needs to start; deadlines keep them
     migration_check_grid_seconds: float = 300.0  # how often a running job is reconsidered
+    sweep_grace_seconds: float = 60.0  # after start-up, before orphaned member Jobs are swept

@@ -30,10 +30,11 @@ class JobRecord:
     generation: int | None = None
     created: str | None = None  # creationTimestamp (RFC 3339, wall time)
     deleting: bool = False
+    gone: bool = False  # deleted from the hub: its copies are being deleted
+    spec_raw: dict[str, Any] = field(default_factory=dict)  # the latest spec seen
     blocked: set[str] = field(default_factory=set)  # clusters with a foreign same-name Job
     next_check: float = 0.0  # grid time of the next migration check
-    requeued: bool = False  # lost its member Job: the loop places it again
-    retry_at: float = 0.0  # wall time of the loop's next attempt
+    requeued: bool = False  # lost its member Job: to be placed again
     lock: threading.Lock = field(default_factory=threading.Lock)  # status writes
     busy: threading.RLock = field(default_factory=threading.RLock)  # actions on members
 
@@ -79,6 +80,7 @@ class Statuses:
         rec.generation = meta.get("generation")
         rec.created = meta.get("creationTimestamp")
         rec.deleting = bool(meta.get("deletionTimestamp"))
+        rec.spec_raw = dict(body.get("spec") or {})
         return rec
 
     def get(self, key: str) -> JobRecord | None:
