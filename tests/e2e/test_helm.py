@@ -424,20 +424,24 @@ def test_install_rbac_metrics_upgrade_uninstall(
 
         port = _free_port()
         operator.stop()
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text(yaml.safe_dump(operator.feeds))
         sa_op = subprocess.Popen(
             [
-                str(Path(operator.proc.args[0])),
+                operator.argv()[0],
                 "run",
                 "--kubeconfig",
-                str(sa_config),  # type: ignore[union-attr,index]
+                str(sa_config),
                 "--feeds-config",
-                str(operator.feeds),
+                str(feeds),
                 "--probe-interval",
                 "2",
                 "--retry-delay",
                 "2",
                 "--metrics-port",
                 str(port),
+                "--metrics-address",
+                "127.0.0.1",
             ],
             stdout=(tmp_path / "sa-operator.log").open("wb"),
             stderr=subprocess.STDOUT,
