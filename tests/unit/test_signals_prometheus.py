@@ -5,6 +5,7 @@ window, mJ), "nothing measured", and Prometheus errors; the counter arithmetic b
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from gridaware.signals.http import HttpClient, RetryPolicy
 from gridaware.signals.prometheus import (
     PrometheusEnergy,
     counter_increase,
+    job_pods_regex,
+    jobset_pods_regex,
     pods_regex,
     prefix_regex,
 )
@@ -175,6 +178,34 @@ def test_prometheus_failures_are_signal_errors(
     feed_server.route("/api/v1/query", answer)
     with pytest.raises(error, match=match):
         _client(feed_server).joules("ml", "a", START, END)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "pod", "matches"),
+    [
+        pytest.param(job_pods_regex("train"), "train-x7k2p", True, id="job-pod"),
+        pytest.param(job_pods_regex("train"), "train-3-x7k2p", True, id="indexed-job-pod"),
+        pytest.param(job_pods_regex("train"), "train-gpu-x7k2p", False, id="other-job"),
+        pytest.param(
+            jobset_pods_regex("llm", ["workers", "driver"]),
+            "llm-workers-1-0-ab3cd",
+            True,
+            id="jobset-pod",
+        ),
+        pytest.param(
+            jobset_pods_regex("llm", ["workers"]),
+            "llm-driver-0-0-ab3cd",
+            False,
+            id="jobset-other-replicated-job",
+        ),
+        pytest.param(prefix_regex("a.b"), "a.b-1", True, id="dot-is-literal"),
+        pytest.param(prefix_regex("a.b"), "axb-1", False, id="dot-not-wildcard"),
+    ],
+)
+def test_pod_patterns_match_as_prometheus_would(pattern: str, pod: str, matches: bool) -> None:
+    # PromQL regexes are fully anchored RE2; the string literal's escapes are undone first
+    regex = pattern.replace("\\\\", "\\")
+    assert bool(re.fullmatch(regex, pod)) is matches
 
 
 def test_pod_names_are_validated() -> None:

@@ -66,6 +66,18 @@ def prefix_regex(prefix: str) -> str:
     return f"{_quote_name(prefix)}-.+"
 
 
+def job_pods_regex(job: str) -> str:
+    """The pods of a batch/v1 Job: ``<job>-<5 chars>``, or ``<job>-<index>-<5 chars>`` when
+    Indexed (so a Job named ``train`` does not match the pods of ``train-gpu``)."""
+    return f"{_quote_name(job)}-([0-9]+-)?[a-z0-9]{{5}}"
+
+
+def jobset_pods_regex(jobset: str, replicated_jobs: Iterable[str]) -> str:
+    """The pods of a JobSet: ``<jobset>-<replicatedJob>-<job index>-<pod index>-<5 chars>``."""
+    names = "|".join(_quote_name(r) for r in sorted(set(replicated_jobs)))
+    return f"{_quote_name(jobset)}-({names})-[0-9]+-[0-9]+-[a-z0-9]{{5}}"
+
+
 def _quote_name(name: str) -> str:
     if not _NAME_SAFE.match(name):
         raise ValueError(f"not a Kubernetes object name: {name!r}")
