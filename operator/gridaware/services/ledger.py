@@ -140,8 +140,8 @@ class Ledger:
         """Every recorded or ongoing run of a gridaware job in ``cluster`` (grid time)."""
         out: list[cfe.Run] = []
         for rec in self.statuses.records():
-            if rec.key != exclude:
-                out.extend(r for r in self.job_runs(rec) if r.job and self._in(rec, r, cluster))
+            if rec.key != exclude and _touches(rec.status, cluster):
+                out.extend(r for r in self.job_runs(rec) if self._in(rec, r, cluster))
         return out
 
     @staticmethod
@@ -305,6 +305,13 @@ class Ledger:
                 used += float(cfe.shares(r, others, d.kwh, hour0)[1].sum())
             self.metrics.contract_delivered.labels(m.name).set(float(d.kwh.sum()))
             self.metrics.contract_unused.labels(m.name).set(max(0.0, float(d.kwh.sum()) - used))
+
+
+def _touches(st: GridAwareJobStatus, cluster: str) -> bool:
+    """Whether the job ever ran in ``cluster`` (cheap: no time parsing)."""
+    if st.account is not None:
+        return any(s.cluster == cluster for s in st.account.segments)
+    return st.cluster == cluster or any(r.cluster == cluster for r in st.run_segments)
 
 
 @dataclass(frozen=True)
