@@ -30,8 +30,9 @@ def test_the_member_role_is_exactly_what_the_operator_uses() -> None:
         for r in rule.get("resources", [])
         for v in rule["verbs"]
     }
-    writes = {("batch", "jobs", v) for v in ("create", "delete", "patch")}
-    reads = {("batch", "jobs", v) for v in ("get", "list", "watch")}
+    workloads = [("batch", "jobs"), ("jobset.x-k8s.io", "jobsets")]
+    writes = {(g, r, v) for g, r in workloads for v in ("create", "delete", "patch")}
+    reads = {(g, r, v) for g, r in workloads for v in ("get", "list", "watch")}
     reads |= {("", "pods", v) for v in ("get", "list", "watch")}
     reads |= {("", "nodes", "list"), ("", "nodes", "watch")}
     reads |= {("", "namespaces", "get"), ("", "namespaces", "create")}

@@ -7,8 +7,9 @@ Secret) a cluster-admin of every member. ``join`` instead creates, on the member
 ServiceAccount ``gridaware-operator`` in ``gridaware-system`` with exactly what the operator
 uses:
 
-- Jobs (batch): get, list, watch everywhere (the member agent watches gridaware's Jobs in all
-  namespaces); create, delete, patch only in the allowed namespaces;
+- Jobs (batch) and JobSets (jobset.x-k8s.io): get, list, watch everywhere (the member agent
+  watches gridaware's workloads in all namespaces); create, delete, patch only in the allowed
+  namespaces;
 - Pods: get, list, watch (capacity and "is the old copy gone" during a migration);
 - Nodes: list, watch (capacity); Namespaces: get, create (a team namespace on first use);
 - discovery and health (``/api``, ``/apis``, ``/version``, ``/readyz``...): get.
@@ -61,6 +62,8 @@ HUB_SECRET_NAMESPACE = "gridaware-system"  # noqa: S105 - a namespace name
 USERNAME = f"system:serviceaccount:{MEMBER_NAMESPACE}:{SERVICE_ACCOUNT}"
 REFUSED_NAMESPACES = ("default", MEMBER_NAMESPACE)
 PART_OF = {"app.kubernetes.io/part-of": "gridaware", "app.kubernetes.io/managed-by": "gridaware"}
+JOBSET_GROUP = "jobset.x-k8s.io"  # multi-node jobs run as JobSets where the member has them
+WRITE_VERBS = ["create", "get", "list", "watch", "delete", "patch"]
 DISCOVERY = ["/api", "/api/*", "/apis", "/apis/*", "/version", "/healthz", "/livez", "/readyz"]
 
 
@@ -117,6 +120,7 @@ def read_role() -> dict[str, Any]:
         "metadata": _meta(READ_ROLE),
         "rules": [
             _rule(["batch"], ["jobs"], ["get", "list", "watch"]),
+            _rule([JOBSET_GROUP], ["jobsets"], ["get", "list", "watch"]),
             _rule([""], ["pods"], ["get", "list", "watch"]),
             _rule([""], ["nodes"], ["list", "watch"]),
             _rule([""], ["namespaces"], ["get", "create"]),
@@ -132,7 +136,8 @@ def jobs_role() -> dict[str, Any]:
         "kind": "ClusterRole",
         "metadata": _meta(JOBS_ROLE),
         "rules": [
-            _rule(["batch"], ["jobs"], ["create", "get", "list", "watch", "delete", "patch"])
+            _rule(["batch"], ["jobs"], WRITE_VERBS),
+            _rule([JOBSET_GROUP], ["jobsets"], WRITE_VERBS),
         ],
     }
 
@@ -172,6 +177,12 @@ def fence(namespaces: Sequence[str]) -> list[dict[str, Any]]:
                         "apiGroups": ["batch"],
                         "apiVersions": ["*"],
                         "resources": ["jobs"],
+                        "operations": ["CREATE", "UPDATE", "DELETE"],
+                    },
+                    {
+                        "apiGroups": [JOBSET_GROUP],
+                        "apiVersions": ["*"],
+                        "resources": ["jobsets"],
                         "operations": ["CREATE", "UPDATE", "DELETE"],
                     },
                     {
