@@ -105,7 +105,9 @@ class FakeMember:
         self.jobs[key] = FakeJob(copy.deepcopy(manifest), str(uuid.uuid4()))
         return self.jobs[key].uid
 
-    def delete_job(self, namespace: str, name: str, grace_seconds: int | None = None) -> bool:
+    def delete_job(
+        self, namespace: str, name: str, grace_seconds: int | None = None, kind: str = "Job"
+    ) -> bool:
         self._check()
         return self.jobs.pop(f"{namespace}/{name}", None) is not None
 
@@ -113,7 +115,7 @@ class FakeMember:
         self._check()
         return self.pods.get(job_label, 0)
 
-    def set_suspended(self, namespace: str, name: str, suspended: bool) -> None:
+    def set_suspended(self, namespace: str, name: str, suspended: bool, kind: str = "Job") -> None:
         self._check()
         job = self.jobs.get(f"{namespace}/{name}")
         if job is None:
@@ -141,13 +143,25 @@ class FakeMember:
             failed_condition=job.state == "Failed",
             start_time=None if job.started is None else rfc3339(job.started),
             completion_time=None if job.finished is None else rfc3339(job.finished),
-            requests=quantity.job_requests(spec)[0],
+            requests=(
+                quantity.jobset_requests(spec)
+                if self._kind(key) == "JobSet"
+                else quantity.job_requests(spec)
+            )[0],
+            kind="JobSet" if self._kind(key) == "JobSet" else "Job",
             ttl_after_finished=None if ttl is None else int(ttl),
         )
 
     def list_jobs(self, cluster: str) -> tuple[list[MemberJobState], str]:
         self._check()
-        return [self.state(k) for k in self.jobs], str(self.rv)
+        return [self.state(k) for k in self.jobs if self._kind(k) == "Job"], str(self.rv)
+
+    def list_jobsets(self, cluster: str) -> list[MemberJobState]:
+        self._check()
+        return [self.state(k) for k in self.jobs if self._kind(k) == "JobSet"]
+
+    def _kind(self, key: str) -> str:
+        return str(self.jobs[key].manifest.get("kind", "Job"))
 
     def watch_jobs(
         self, cluster: str, resource_version: str, seconds: int

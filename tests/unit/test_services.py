@@ -367,3 +367,52 @@ def test_spec_change_of_a_placed_job_is_refused_and_lifted_when_reverted() -> No
     place(world)
     assert condition(world, KEY, "SpecApplied")["status"] == "True"
     assert world.status(KEY)["observedGeneration"] == 3
+
+
+# --- JobSet workloads ------------------------------------------------------------------------
+
+
+def jobset_spec(**extra: Any) -> dict[str, Any]:
+    worker = job_spec(cpu="4")["template"] | {"parallelism": 2, "completions": 2}
+    return {
+        "jobSet": {
+            "replicatedJobs": [
+                {"name": "leader", "replicas": 1, "template": {"spec": job_spec()["template"]}},
+                {"name": "workers", "replicas": 3, "template": {"spec": worker}},
+            ]
+        },
+        **extra,
+    }
+
+
+def test_a_jobset_is_sized_from_all_its_replicated_jobs_and_placed_whole() -> None:
+    world = World.make()
+    world.members["eu-central"].allocatable = Resources(cpu=20, memory=1e12)  # needs 25 CPUs
+    world.connect("eu-central")
+    place(world, jobset_spec(migration={"policy": "Checkpoint"}))
+    assert world.status(KEY)["cluster"] == "us-east"
+    manifest = world.members["us-east"].jobs[KEY].manifest
+    assert manifest["kind"] == "JobSet"
+    for rj in manifest["spec"]["replicatedJobs"]:
+        pod = rj["template"]["spec"]["template"]
+        assert pod["metadata"]["labels"]["gridaware.dev/job"] == "team-a.train"
+        env = {e["name"] for c in pod["spec"]["containers"] for e in c.get("env", [])}
+        assert "GRIDAWARE_CHECKPOINT_DIR" in env
+
+
+def test_a_jobset_finishes_and_is_deleted_whole() -> None:
+    world = World.make()
+    place(world, jobset_spec())
+    job = world.members["eu-central"].jobs[KEY]
+    job.state, job.started = "Running", T0
+    world.connect("eu-central")
+    assert world.status(KEY)["phase"] == "Running"
+    world.services.placement.delete(world.hub.body(KEY))
+    assert world.copies(KEY) == []
+
+
+def test_a_spec_with_both_or_no_workload_is_invalid() -> None:
+    world = World.make()
+    both = jobset_spec() | {"template": job_spec()["template"]}
+    assert try_place(world, both) is None
+    assert "exactly one of spec.template" in condition(world, KEY, "Scheduled")["message"]

@@ -126,11 +126,62 @@ _JOB_SPEC: Schema = {
     ],
 }
 
+_JOBSET_SPEC: Schema = {
+    "type": "object",
+    "x-kubernetes-preserve-unknown-fields": True,
+    "description": "A JobSet spec (jobset.x-k8s.io/v1alpha2): replicated jobs run as one "
+    "workload in the chosen member cluster (which must run the JobSet controller).",
+    "required": ["replicatedJobs"],
+    "properties": {
+        "replicatedJobs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 50,
+            "description": "The jobs of the set, each with its replicas.",
+            "items": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "required": ["name", "template"],
+                "properties": {
+                    "name": {"type": "string", "maxLength": 40, "description": "Its name."},
+                    "replicas": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 10000,
+                        "description": "Copies of the job (default 1).",
+                    },
+                    "template": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                        "required": ["spec"],
+                        "description": "The Job template of each replica.",
+                        "properties": {"spec": _JOB_SPEC},
+                    },
+                },
+            },
+        },
+        "suspend": {"type": "boolean", "description": "Must not be set (gridaware decides)."},
+    },
+    "x-kubernetes-validations": [
+        {
+            "rule": "!has(self.suspend)",
+            "message": "spec.jobSet.suspend must not be set: gridaware decides when the job runs",
+        },
+    ],
+}
+
 _RULES: dict[str, list[dict[str, str]]] = {
     "GridAwareJob": [
         {
             "rule": "size(self.metadata.name) <= 63",
             "message": "metadata.name must be at most 63 characters (it names the member Job)",
+        },
+    ],
+    "GridAwareJob.spec": [
+        {
+            "rule": "has(self.template) != has(self.jobSet)",
+            "message": "set exactly one of spec.template (a batch/v1 JobSpec) and spec.jobSet "
+            "(a JobSet spec)",
         },
     ],
     "GridAwareJob.spec.energy": [
@@ -290,6 +341,7 @@ def job_crd() -> dict[str, Any]:
     spec = schema_of(GridAwareJobSpec)
     spec["description"] = "What to run, where it may run, and what to optimise."
     spec["properties"]["template"] = _JOB_SPEC
+    spec["properties"]["jobSet"] = _JOBSET_SPEC
     return _crd(
         "GridAwareJob",
         "gridawarejobs",

@@ -568,8 +568,14 @@ class Flexibility(Model):
 
 
 class GridAwareJobSpec(Model):
-    template: dict[str, Any] = Field(
-        description="The batch/v1 JobSpec to run in the chosen member cluster."
+    template: dict[str, Any] | None = Field(
+        default=None,
+        description="The batch/v1 JobSpec to run in the chosen member cluster (or jobSet).",
+    )
+    job_set: dict[str, Any] | None = Field(
+        default=None,
+        description="A JobSet spec (jobset.x-k8s.io/v1alpha2) to run instead of a Job: "
+        "multi-node training; the member cluster must run the JobSet controller.",
     )
     schedule: ScheduleWindow | None = Field(
         default=None, description="Time window: earliest start, deadline, expected duration."
@@ -587,6 +593,16 @@ class GridAwareJobSpec(Model):
     @property
     def pausable(self) -> bool:
         return self.flexibility.pausable or self.migration.policy == "Checkpoint"
+
+    @property
+    def kind(self) -> Literal["Job", "JobSet"]:
+        return "JobSet" if self.job_set is not None else "Job"
+
+    @model_validator(mode="after")
+    def _one_workload(self) -> GridAwareJobSpec:
+        if (self.template is None) == (self.job_set is None):
+            raise ValueError("set exactly one of spec.template (a Job) and spec.jobSet")
+        return self
 
 
 class CandidateScore(Model):
@@ -774,7 +790,8 @@ class MemberJobState(Model):
     completion_time: str | None = None
     resource_version: str = ""
     requests: Resources = Field(default_factory=Resources)
-    ttl_after_finished: int | None = None  # the template's ttlSecondsAfterFinished
+    ttl_after_finished: int | None = None
+    kind: Literal["Job", "JobSet"] = "Job"  # the template's ttlSecondsAfterFinished
 
     @property
     def finished(self) -> bool:

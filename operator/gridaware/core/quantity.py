@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gridaware.api.v1alpha1 import Resources
+from gridaware.api.v1alpha1 import GridAwareJobSpec, Resources
 
 _SUFFIX = {
     "": 1.0,
@@ -79,3 +79,27 @@ def job_requests(job_spec: dict[str, Any]) -> tuple[Resources, int]:
         memory=per_pod.memory * parallelism,
         gpu=per_pod.gpu * parallelism,
     ), parallelism
+
+
+def jobset_requests(jobset_spec: dict[str, Any]) -> tuple[Resources, int]:
+    """(resources of all pods running at once, pods) of a JobSet: every replicated job's
+    replicas times its Job's parallelism."""
+    cpu = memory = gpu = 0.0
+    pods = 0
+    for rj in jobset_spec.get("replicatedJobs") or []:
+        replicas = int(rj.get("replicas") or 1)
+        r, n = job_requests(((rj.get("template") or {}).get("spec")) or {})
+        cpu, memory, gpu = (
+            cpu + r.cpu * replicas,
+            memory + r.memory * replicas,
+            gpu + r.gpu * replicas,
+        )
+        pods += n * replicas
+    return Resources(cpu=cpu, memory=memory, gpu=gpu), pods
+
+
+def workload_requests(spec: GridAwareJobSpec) -> tuple[Resources, int]:
+    """What a GridAwareJob's workload (a Job or a JobSet) asks for at once, and its pods."""
+    if spec.job_set is not None:
+        return jobset_requests(spec.job_set)
+    return job_requests(spec.template or {})

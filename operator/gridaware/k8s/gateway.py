@@ -98,22 +98,32 @@ class MemberApi:
         return _call(members.capacity, self.client)
 
     def create_job(self, manifest: dict[str, Any]) -> str:
-        """Create the member Job (namespace on demand); its uid. An existing Job of the same
-        owner is returned as is; one of another owner raises ``ConflictError``."""
-        uid, _created = _call(members.create_job, self.client, manifest)
+        """Create the member workload (a Job or a JobSet; namespace on demand); its uid. An
+        existing one of the same owner is returned as is; another owner's raises
+        ``ConflictError``."""
+        create = members.create_jobset if manifest["kind"] == "JobSet" else members.create_job
+        uid, _created = _call(create, self.client, manifest)
         return uid
 
-    def delete_job(self, namespace: str, name: str, grace_seconds: int | None = None) -> bool:
-        return _call(members.delete_job, self.client, namespace, name, grace_seconds)
+    def delete_job(
+        self, namespace: str, name: str, grace_seconds: int | None = None, kind: str = "Job"
+    ) -> bool:
+        delete = members.delete_jobset if kind == "JobSet" else members.delete_job
+        return _call(delete, self.client, namespace, name, grace_seconds)
 
     def remaining_pods(self, namespace: str, job_label: str) -> int:
         return _call(members.remaining_pods, self.client, namespace, job_label)
 
-    def set_suspended(self, namespace: str, name: str, suspended: bool) -> None:
-        _call(members.set_suspended, self.client, namespace, name, suspended)
+    def set_suspended(self, namespace: str, name: str, suspended: bool, kind: str = "Job") -> None:
+        suspend = members.set_jobset_suspended if kind == "JobSet" else members.set_suspended
+        _call(suspend, self.client, namespace, name, suspended)
 
     def list_jobs(self, cluster: str) -> tuple[list[MemberJobState], str]:
+        """The member's gridaware Jobs (with the resourceVersion to watch them from)."""
         return _call(members.list_jobs, self.client, cluster)
+
+    def list_jobsets(self, cluster: str) -> list[MemberJobState]:
+        return _call(members.list_jobsets, self.client, cluster)
 
     def watch_jobs(
         self, cluster: str, resource_version: str, seconds: int

@@ -20,6 +20,7 @@ from gridaware.api.v1alpha1 import (
     OWNER_ANNOTATION,
     OWNER_UID_ANNOTATION,
     TTL_ANNOTATION,
+    GridAwareJobSpec,
     MemberJobState,
     Resources,
     job_label_value,
@@ -35,6 +36,60 @@ def _to_wire(obj: Any) -> Any:
     return _SERIALIZER.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
 
 
+def _with_env(job_spec: dict[str, Any], env: dict[str, str], label: str) -> None:
+    """Add ``env`` to every container of a JobSpec's pods and label the pods (in place)."""
+    for container in ((job_spec.get("template") or {}).get("spec") or {}).get("containers") or []:
+        existing = [e for e in container.get("env") or [] if e.get("name") not in env]
+        container["env"] = existing + [{"name": k, "value": v} for k, v in env.items()]
+        if not container["env"]:
+            del container["env"]
+    pod_meta = job_spec.setdefault("template", {}).setdefault("metadata", {})
+    pod_meta.setdefault("labels", {})[JOB_LABEL] = label
+
+
+def workload_manifest(
+    namespace: str,
+    name: str,
+    owner_uid: str,
+    cluster: str,
+    spec: GridAwareJobSpec,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The member workload of a GridAwareJob (pure): a Job, or a JobSet whose every pod gets
+    ``env`` and the job label."""
+    if spec.job_set is None:
+        return job_manifest(namespace, name, owner_uid, cluster, spec.template or {}, env)
+    body = copy.deepcopy(spec.job_set)
+    label = job_label_value(namespace, name)
+    for rj in body.get("replicatedJobs") or []:
+        _with_env(rj.setdefault("template", {}).setdefault("spec", {}), env or {}, label)
+    annotations = {OWNER_UID_ANNOTATION: owner_uid, OWNER_ANNOTATION: f"{namespace}/{name}"}
+    ttl = body.pop("ttlSecondsAfterFinished", None)
+    if ttl is not None:
+        annotations[TTL_ANNOTATION] = str(int(ttl))
+    return {
+        "apiVersion": f"{JOBSET_GROUP}/{JOBSET_VERSION}",
+        "kind": "JobSet",
+        "metadata": _member_meta(namespace, name, cluster, label, annotations),
+        "spec": body,
+    }
+
+
+def _member_meta(
+    namespace: str, name: str, cluster: str, label: str, annotations: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": {
+            JOB_LABEL: label,
+            CLUSTER_LABEL: cluster,
+            "app.kubernetes.io/managed-by": "gridaware",
+        },
+        "annotations": annotations,
+    }
+
+
 def job_manifest(
     namespace: str,
     name: str,
@@ -45,31 +100,16 @@ def job_manifest(
 ) -> dict[str, Any]:
     """The member Job for a GridAwareJob (pure); ``env`` is added to every container."""
     spec = copy.deepcopy(template)
-    for container in ((spec.get("template") or {}).get("spec") or {}).get("containers") or []:
-        existing = [e for e in container.get("env") or [] if e.get("name") not in (env or {})]
-        container["env"] = existing + [{"name": k, "value": v} for k, v in (env or {}).items()]
-        if not container["env"]:
-            del container["env"]
     label = job_label_value(namespace, name)
+    _with_env(spec, env or {}, label)
     annotations = {OWNER_UID_ANNOTATION: owner_uid, OWNER_ANNOTATION: f"{namespace}/{name}"}
     ttl = spec.pop("ttlSecondsAfterFinished", None)
     if ttl is not None:  # gridaware deletes it once the outcome is recorded on the hub
         annotations[TTL_ANNOTATION] = str(int(ttl))
-    pod_meta = spec.setdefault("template", {}).setdefault("metadata", {})
-    pod_meta.setdefault("labels", {})[JOB_LABEL] = label
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {
-                JOB_LABEL: label,
-                CLUSTER_LABEL: cluster,
-                "app.kubernetes.io/managed-by": "gridaware",
-            },
-            "annotations": annotations,
-        },
+        "metadata": _member_meta(namespace, name, cluster, label, annotations),
         "spec": spec,
     }
 
@@ -265,3 +305,139 @@ def remaining_pods(client: kubernetes.client.ApiClient, namespace: str, owner_la
         namespace, label_selector=f"{JOB_LABEL}={owner_label}", _request_timeout=DEFAULT_TIMEOUT
     )
     return len(pods.items)
+
+
+JOBSET_GROUP = "jobset.x-k8s.io"
+JOBSET_VERSION = "v1alpha2"
+
+
+def _jobsets(client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(client)
+
+
+def create_jobset(
+    client: kubernetes.client.ApiClient, manifest: dict[str, Any]
+) -> tuple[str, bool]:
+    """Create the member JobSet; like ``create_job`` (namespace on demand, ours adopted,
+    another owner's a conflict)."""
+    api = _jobsets(client)
+    ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+
+    def create() -> dict[str, Any]:
+        return _obj(
+            api.create_namespaced_custom_object(
+                JOBSET_GROUP,
+                JOBSET_VERSION,
+                ns,
+                "jobsets",
+                manifest,
+                _request_timeout=DEFAULT_TIMEOUT,
+            )
+        )
+
+    try:
+        return str(create()["metadata"]["uid"]), True
+    except ApiException as exc:
+        if exc.status == 404 and "jobsets" not in str(exc.body or ""):
+            ensure_namespace(client, ns)
+            return str(create()["metadata"]["uid"]), True
+        if exc.status != 409:
+            raise
+    existing = _obj(
+        api.get_namespaced_custom_object(
+            JOBSET_GROUP, JOBSET_VERSION, ns, "jobsets", name, _request_timeout=DEFAULT_TIMEOUT
+        )
+    )
+    owner = (existing["metadata"].get("annotations") or {}).get(OWNER_UID_ANNOTATION)
+    if owner != manifest["metadata"]["annotations"][OWNER_UID_ANNOTATION]:
+        raise ValueError(f"a JobSet {ns}/{name} not created by this GridAwareJob already exists")
+    return str(existing["metadata"]["uid"]), False
+
+
+def delete_jobset(
+    client: kubernetes.client.ApiClient, namespace: str, name: str, grace_seconds: int | None = None
+) -> bool:
+    body = kubernetes.client.V1DeleteOptions(
+        propagation_policy="Background", grace_period_seconds=grace_seconds
+    )
+    try:
+        _jobsets(client).delete_namespaced_custom_object(
+            JOBSET_GROUP,
+            JOBSET_VERSION,
+            namespace,
+            "jobsets",
+            name,
+            body=body,
+            _request_timeout=DEFAULT_TIMEOUT,
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def set_jobset_suspended(
+    client: kubernetes.client.ApiClient, namespace: str, name: str, suspended: bool
+) -> None:
+    _jobsets(client).patch_namespaced_custom_object(
+        JOBSET_GROUP,
+        JOBSET_VERSION,
+        namespace,
+        "jobsets",
+        name,
+        {"spec": {"suspend": suspended}},
+        _request_timeout=DEFAULT_TIMEOUT,
+    )
+
+
+def jobset_state(cluster: str, body: dict[str, Any]) -> MemberJobState:
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    conds = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    jobs = status.get("replicatedJobsStatus") or []
+    failed = conds.get("Failed")
+    done = conds.get("Completed") or failed
+    return MemberJobState(
+        cluster=cluster,
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        owner_uid=annotations.get(OWNER_UID_ANNOTATION),
+        owner=annotations.get(OWNER_ANNOTATION),
+        active=sum(int(j.get("active") or 0) for j in jobs),
+        ready=sum(int(j.get("ready") or 0) for j in jobs),
+        succeeded=sum(int(j.get("succeeded") or 0) for j in jobs),
+        failed=sum(int(j.get("failed") or 0) for j in jobs),
+        complete="Completed" in conds,
+        failed_condition=failed is not None,
+        message=f"{failed.get('reason', 'Failed')}: {failed.get('message', '')}" if failed else "",
+        start_time=None,  # a JobSet has none: the operator notes when its pods first run
+        completion_time=(done or {}).get("lastTransitionTime"),
+        resource_version=meta.get("resourceVersion", ""),
+        requests=quantity.jobset_requests(body.get("spec") or {})[0],
+        ttl_after_finished=_int(annotations.get(TTL_ANNOTATION)),
+        kind="JobSet",
+    )
+
+
+def list_jobsets(client: kubernetes.client.ApiClient, cluster: str) -> list[MemberJobState]:
+    """Every gridaware JobSet in the member; none where the JobSet API is not installed."""
+    try:
+        out = _jobsets(client).list_cluster_custom_object(
+            JOBSET_GROUP,
+            JOBSET_VERSION,
+            "jobsets",
+            label_selector=JOB_LABEL,
+            _request_timeout=(3.0, 60.0),
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return []
+        raise
+    return [jobset_state(cluster, item) for item in _obj(out).get("items", [])]
+
+
+def _obj(out: object) -> dict[str, Any]:
+    """A custom-object answer as a dict (the client types them as ``object``)."""
+    return out if isinstance(out, dict) else {}

@@ -160,6 +160,7 @@ class MemberAgent:
         are handled like deletions."""
         assert m.api is not None
         states, rv = m.api.list_jobs(m.name)
+        states += m.api.list_jobsets(m.name)
         gone = self.cache.replace_jobs(m, states)
         for s in states:
             self.observe(m, s)
@@ -202,6 +203,19 @@ class MemberAgent:
             self.placement.lost(rec, f"the Job in {m.name} was deleted outside gridaware")
         rec.requeued = True
 
+    def poll_jobsets(self, m: Member) -> None:
+        """JobSets are listed at every probe (the watch follows Jobs only)."""
+        assert m.api is not None
+        states = m.api.list_jobsets(m.name)
+        seen = {member_key(s) for s in states}
+        for state in states:
+            self.cache.set_job(m, state)
+            self.observe(m, state)
+        for key, old in list(m.jobs.items()):
+            if old.kind == "JobSet" and key not in seen:
+                self.cache.drop_job(m, key)
+                self._deleted(m, old)
+
     def sweep_orphans(self, m: Member, limit: int = 50) -> int:
         """Delete member Jobs whose GridAwareJob is gone (deleted while the operator was
         down or the member unreachable); each is confirmed with the hub first."""
@@ -220,7 +234,7 @@ class MemberAgent:
             if body is not None and body["metadata"].get("uid") == state.owner_uid:
                 continue
             try:
-                m.api.delete_job(state.namespace, state.name)
+                m.api.delete_job(state.namespace, state.name, kind=state.kind)
                 deleted += 1
                 log.info(
                     "deleted %s/%s in %s: its GridAwareJob is gone",
@@ -247,7 +261,7 @@ class MemberAgent:
             recorded = rec is None or rec.status.phase in lifecycle.TERMINAL
             if recorded and now - done >= state.ttl_after_finished:
                 try:
-                    m.api.delete_job(state.namespace, state.name)
+                    m.api.delete_job(state.namespace, state.name, kind=state.kind)
                 except GatewayError as exc:
                     log.info("cannot delete finished %s in %s: %s", state.name, m.name, exc)
 
@@ -272,6 +286,7 @@ class MemberAgent:
             ok = ("Reachable", True, "APIReachable", f"API server {m.version} answered")
             self.sweep_finished(m)
             if m.synced:
+                self.poll_jobsets(m)
                 self.sweep_orphans(m)
         except SecretError as exc:
             m.reachable, m.api = False, None

@@ -126,7 +126,7 @@ class MigrationService:
             done = sum(grid(parse_time(r.end)) - grid(parse_time(r.start)) for r in st.run_segments)
             progress += max(0.0, done - policy.overhead_seconds * len(st.migrations))
         remaining = max(0.0, duration - progress)
-        requests, _ = quantity.job_requests(spec.template)
+        requests, _ = quantity.workload_requests(spec)
         job = JobRequest(requests, spec.placement, spec.objective)
         hour0 = now // 3600 * 3600
         hours = min(
@@ -204,7 +204,10 @@ class MigrationService:
         if mig.step == "Stopping":
             self._record_segment(rec, mig)
             source.api.delete_job(
-                rec.namespace, rec.name, grace_seconds=spec.migration.grace_period_seconds
+                rec.namespace,
+                rec.name,
+                grace_seconds=spec.migration.grace_period_seconds,
+                kind=spec.kind,
             )
             self._set_step(rec, "WaitingForStop")
         if rec.status.migration is not None and rec.status.migration.step == "WaitingForStop":
@@ -238,8 +241,8 @@ class MigrationService:
         target = self.cache.member(mig.target)
         assert target is not None and target.api is not None
         env = checkpoint_env(spec, len(rec.status.migrations) + 1)
-        manifest = members.job_manifest(
-            rec.namespace, rec.name, rec.uid, mig.target, spec.template, env
+        manifest = members.workload_manifest(
+            rec.namespace, rec.name, rec.uid, mig.target, spec, env
         )
         try:
             uid = target.api.create_job(manifest)

@@ -120,7 +120,8 @@ class PauseService:
         member = self.cache.member(ref.cluster)
         if member is None or member.api is None:
             return  # the loop comes back when the cluster answers
-        member.api.set_suspended(ref.namespace, ref.name, suspended)
+        kind = rec.spec.kind if rec.spec is not None else "Job"
+        member.api.set_suspended(ref.namespace, ref.name, suspended, kind)
 
 
 def _at(rec: JobRecord, step: str) -> bool:

@@ -187,13 +187,18 @@ class PlacementService:
                         5,
                     )
                 try:
-                    member.api.delete_job(rec.namespace, rec.name)
+                    member.api.delete_job(rec.namespace, rec.name, kind=self._kind(rec))
                 except GatewayError as exc:
                     raise RetryLaterError(
                         f"deleting the member Job in {cluster} failed: {exc}", 5
                     ) from exc
         self.cache.release(rec.key)
         self.statuses.forget(rec.key)
+
+    @staticmethod
+    def _kind(rec: JobRecord) -> str:
+        """The workload kind of a job, also when its last spec did not parse."""
+        return "JobSet" if (rec.spec and rec.spec.job_set) or "jobSet" in rec.spec_raw else "Job"
 
     def _copies(self, rec: JobRecord) -> set[str]:
         st, found = rec.status, set()
@@ -252,7 +257,7 @@ class PlacementService:
     ) -> GridAwareJobSpec | None:
         try:
             spec = GridAwareJobSpec.model_validate(raw)
-            quantity.job_requests(spec.template)
+            quantity.workload_requests(spec)
         except (ValidationError, ValueError) as exc:
             if report:
                 self._invalid(rec, f"spec is invalid: {_one_line(exc)}")
@@ -265,7 +270,7 @@ class PlacementService:
         self._place(rec, spec)
 
     def _place(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
-        requests, _ = quantity.job_requests(spec.template)
+        requests, _ = quantity.workload_requests(spec)
         existing = self.cache.find_job(rec.namespace, rec.name, rec.uid)
         if existing is not None:  # created by an operator that stopped before recording it
             self._adopt(rec, existing)
@@ -355,9 +360,7 @@ class PlacementService:
         if member is None or member.api is None:
             raise RetryLaterError(f"cluster {cluster} has no client yet", 2)
         env = checkpoint_env(spec, len(rec.status.run_segments))
-        manifest = members.job_manifest(
-            rec.namespace, rec.name, rec.uid, cluster, spec.template, env
-        )
+        manifest = members.workload_manifest(rec.namespace, rec.name, rec.uid, cluster, spec, env)
         try:
             member.api.create_job(manifest)
         except ConflictError:
