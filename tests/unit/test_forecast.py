@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridaware.core.forecast import seasonal_blend
+from gridaware.core.forecast import min_history, regression, regression_all, seasonal_blend
 
 DAY = np.array([100.0] * 8 + [50.0] * 8 + [150.0] * 8)
 
@@ -45,6 +45,44 @@ def test_nan_gaps_are_ignored() -> None:
 def test_forecast_stays_within_the_observed_range(values: list[float], horizon: int) -> None:
     fc = seasonal_blend(np.array(values), horizon)
     assert fc.shape == (horizon,)
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    assert np.all(fc >= lo - span - 1e-6) and np.all(fc <= hi + span + 1e-6)
+
+
+@pytest.mark.parametrize(
+    ("history", "horizon", "expected"),
+    [
+        pytest.param(np.full(40 * 24, 300.0), 30, np.full(30, 300.0), id="constant"),
+        pytest.param(np.tile(DAY, 40), 48, np.tile(DAY, 2), id="pure-daily-cycle"),
+        pytest.param(np.tile(DAY, 40)[:-5], 24, np.roll(DAY, 5), id="mid-day-origin"),
+    ],
+)
+def test_regression_cases(history: np.ndarray, horizon: int, expected: np.ndarray) -> None:
+    assert np.allclose(regression(history, horizon), expected, atol=1e-3)
+
+
+def test_regression_falls_back_to_the_blend_on_short_history() -> None:
+    history = np.tile(DAY, 9)
+    assert len(history) < min_history(48)
+    assert np.allclose(regression(history, 48), seasonal_blend(history, 48))
+
+
+def test_regression_all_matches_one_at_a_time() -> None:
+    rng = np.random.default_rng(2)
+    n = 45 * 24
+    series = 300 + 100 * np.sin(np.arange(n) / 24 * 2 * np.pi) + rng.normal(0, 15, n).cumsum() / 5
+    every = regression_all(series, 30, refit_hours=1)
+    for t in (1, 100, min_history(30) - 1, min_history(30), 900, n - 1):
+        assert np.allclose(every[t], regression(series[:t], 30)), t
+
+
+@given(st.lists(st.floats(0, 2000), min_size=1, max_size=1200), st.integers(1, 72))
+def test_regression_stays_within_a_widened_observed_range(
+    values: list[float], horizon: int
+) -> None:
+    fc = regression(np.array(values), horizon)
+    assert fc.shape == (horizon,) and np.all(np.isfinite(fc))
     lo, hi = min(values), max(values)
     span = hi - lo
     assert np.all(fc >= lo - span - 1e-6) and np.all(fc <= hi + span + 1e-6)

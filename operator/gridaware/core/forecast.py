@@ -1,9 +1,12 @@
 """The built-in forecaster for zones whose provider offers no forecast.
 
-Grid signals are dominated by the daily cycle, so the forecast is the average daily profile of
-the last days (seasonal naive over several days, which damps one-off weather), shifted towards
-the current level: the gap between the last observed value and the profile decays with the
-lead time. The simulator measures its error on real data (issue: simulator).
+Grid signals are dominated by the daily cycle plus weather deviations that fade over hours to
+days. ``regression`` (the built-in forecaster) learns, per zone and per lead time, how to
+weigh the last value, the same hour yesterday, the weekly profile and today's level, by least
+squares on the zone's own last four weeks; ``seasonal_blend`` (the former built-in, and the
+fallback while there is too little history) is the weekly profile with the current gap
+decaying at a fixed half-life. Both read only the past. ``bench/forecast.py`` measures both
+against persistence on every zone of the shared data (rolling origin).
 """
 
 from __future__ import annotations
@@ -57,4 +60,155 @@ def seasonal_blend_all(
     out[0] = s[0]
     for t in range(1, s.size):
         out[t] = seasonal_blend(s[max(0, t - days * DAY) : t], horizon, days, level_half_life)
+    return out
+
+
+# --- the regression forecaster ---------------------------------------------------------------
+#
+# Per lead time h (1 .. FIT_LEADS hours), the value h hours ahead is a linear combination of
+# what is known at the forecast origin: the last value, the most recent value at the same hour
+# of day, the mean of the 7 most recent values at that hour of day (the weekly profile), the
+# mean of the last 24 hours (today's level) and a constant. The weights are fitted by least
+# squares on the zone's own recent past (the last ``FIT_DAYS`` days of origins, every one of
+# them with its outcome already observed), so each zone learns how fast its weather deviations
+# fade and how much its daily shape is worth, and the fit follows the seasons. It needs no
+# library beyond numpy, a few milliseconds and a few hundred KB per call.
+
+FIT_LEADS = 48  # leads beyond this reuse the weights of the last fitted lead
+FIT_DAYS = 28  # days of forecast origins the weights are fitted on
+N_FEATURES = 6
+LOOKBACK = 8 * DAY  # hours of history the features of one origin read
+
+
+def min_history(horizon: int, fit_days: int = FIT_DAYS) -> int:
+    """Hours of history ``regression`` needs to fit ``horizon`` leads over a week of origins
+    at least (below it, it falls back to ``seasonal_blend``)."""
+    return LOOKBACK + min(horizon, FIT_LEADS) + min(fit_days, 7) * DAY
+
+
+def _filled(history: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """NaN gaps linearly interpolated (edges held), so features never read a hole."""
+    h = np.asarray(history, dtype=np.float64)
+    bad = ~np.isfinite(h)
+    if not bad.any():
+        return h
+    idx = np.arange(h.size)
+    out = h.copy()
+    out[bad] = np.interp(idx[bad], idx[~bad], h[~bad])
+    return out
+
+
+def _features(
+    y: npt.NDArray[np.float64],
+    cum: npt.NDArray[np.float64],
+    origins: npt.NDArray[np.int64],
+    lead: int,
+) -> npt.NDArray[np.float64]:
+    """(len(origins), N_FEATURES) features for predicting y[o + lead - 1] from y[:o]."""
+    back = (-lead) % DAY + 1  # hours from the origin back to the latest same-hour value
+    same = y[origins - back]
+    prof = (y[origins[:, None] - back - DAY * np.arange(7)]).mean(axis=1)
+    last = y[origins - 1]
+    prof_last = (y[origins[:, None] - 1 - DAY * np.arange(1, 8)]).mean(axis=1)
+    level = (cum[origins] - cum[origins - DAY]) / DAY
+    return np.stack([last, same, prof, prof_last, level, np.ones(origins.size)], axis=1)
+
+
+def fit_weights(
+    history: npt.NDArray[np.float64], leads: int, fit_days: int = FIT_DAYS
+) -> npt.NDArray[np.float64] | None:
+    """(leads, N_FEATURES) least-squares weights per lead fitted on the last ``fit_days`` days
+    of origins of ``history`` (hourly, oldest first, gaps filled); None when too short."""
+    y = _filled(history)
+    cum = np.concatenate([[0.0], np.cumsum(y)])
+    n = y.size
+    weights = np.empty((leads, N_FEATURES))
+    for lead in range(1, leads + 1):
+        last_origin = n - lead + 1  # its target y[n - 1] is the last observation
+        first_origin = max(LOOKBACK + 1, last_origin - fit_days * DAY)
+        if last_origin - first_origin < 2 * DAY:
+            return None
+        origins = np.arange(first_origin, last_origin, dtype=np.int64)
+        x = _features(y, cum, origins, lead)
+        target = y[origins + lead - 1]
+        gram = x.T @ x
+        ridge = 1e-6 * np.trace(gram) / N_FEATURES
+        weights[lead - 1] = np.linalg.solve(gram + ridge * np.eye(N_FEATURES), x.T @ target)
+    return weights
+
+
+def predict(
+    history: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], horizon: int
+) -> npt.NDArray[np.float64]:
+    """``horizon`` values following ``history`` with fitted ``weights`` (leads beyond the
+    fitted ones reuse the last row)."""
+    y = _filled(history)
+    cum = np.concatenate([[0.0], np.cumsum(y)])
+    origin = np.array([y.size], dtype=np.int64)
+    out = np.empty(horizon)
+    for lead in range(1, horizon + 1):
+        w = weights[min(lead, weights.shape[0]) - 1]
+        out[lead - 1] = float(_features(y, cum, origin, lead)[0] @ w)
+    return out
+
+
+def regression(
+    history: npt.NDArray[np.float64], horizon: int, fit_days: int = FIT_DAYS
+) -> npt.NDArray[np.float64]:
+    """The built-in forecaster: ``horizon`` hourly values following ``history`` (hourly,
+    oldest first), from weights fitted on the history itself; ``seasonal_blend`` when the
+    history is shorter than ``min_history``. Values are kept within the observed range
+    widened by half its span (a linear fit must not forecast a negative intensity)."""
+    if horizon <= 0:
+        return np.empty(0)
+    h = np.asarray(history, dtype=np.float64)
+    finite = h[np.isfinite(h)]
+    if finite.size == 0 or h.size < min_history(horizon, fit_days):
+        return seasonal_blend(h, horizon)
+    weights = fit_weights(h, min(horizon, FIT_LEADS), fit_days)
+    if weights is None:
+        return seasonal_blend(h, horizon)
+    seen = _filled(h)[-(fit_days * DAY + LOOKBACK) :]
+    return _clamp(predict(h, weights, horizon), seen)
+
+
+def _clamp(
+    values: npt.NDArray[np.float64], seen: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    lo, hi = float(seen.min()), float(seen.max())
+    pad = 0.5 * (hi - lo)
+    low = max(lo - pad, 0.0) if lo >= 0 else lo - pad
+    return np.clip(values, low, hi + pad)
+
+
+def regression_all(
+    series: npt.NDArray[np.float64],
+    horizon: int,
+    fit_days: int = FIT_DAYS,
+    refit_hours: int = DAY,
+) -> npt.NDArray[np.float64]:
+    """``regression`` issued at every hour t of ``series`` (row t: the forecast made from
+    ``series[:t]`` for hours t .. t+horizon-1), with the weights refitted every
+    ``refit_hours`` (from ``series[:t]`` at the refit hour) instead of at every hour, which
+    makes a year of hourly forecasts take seconds. Hours before enough history fall back to
+    ``seasonal_blend`` like ``regression`` does."""
+    y = _filled(np.asarray(series, dtype=np.float64))
+    n = y.size
+    out = seasonal_blend_all(y[: min(n, min_history(horizon, fit_days))], horizon)
+    out = np.concatenate([out, np.empty((n - out.shape[0], horizon))])
+    cum = np.concatenate([[0.0], np.cumsum(y)])
+    leads = min(horizon, FIT_LEADS)
+    start = min_history(horizon, fit_days)
+    for t0 in range(start, n, refit_hours):
+        weights = fit_weights(y[:t0], leads, fit_days)
+        origins = np.arange(t0, min(n, t0 + refit_hours), dtype=np.int64)
+        if weights is None:
+            for t in origins:
+                out[t] = seasonal_blend(y[max(0, t - 7 * DAY) : t], horizon)
+            continue
+        seen = y[max(0, t0 - fit_days * DAY - LOOKBACK) : t0]
+        for lead in range(1, horizon + 1):
+            w = weights[min(lead, leads) - 1]
+            out[origins, lead - 1] = _features(y, cum, origins, lead) @ w
+        out[origins] = _clamp(out[origins], seen)
     return out

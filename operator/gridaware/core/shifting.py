@@ -17,6 +17,8 @@ import numpy.typing as npt
 from gridaware.api.v1alpha1 import Objective
 from gridaware.core import planning
 
+F64 = npt.NDArray[np.float64]
+
 HOUR = 3600.0
 STARTUP_SECONDS = 120.0  # default time a started Job needs before it runs (pull, schedule)
 
@@ -50,6 +52,15 @@ class Plan:
 
     def defers(self, now: float, tolerance: float) -> bool:
         return self.start > now + tolerance
+
+
+def candidate_starts(first: float, last: float, duration: float, step: float) -> F64:
+    """Start times worth costing in [first, last]: the ends of the window, every step
+    boundary, and every start whose run ENDS on a boundary. Signals are step functions, so
+    the cost of a run is linear between these points and the cheapest start is one of them."""
+    aligned = np.arange(np.ceil(first / step) * step, last + duration + step, step)
+    cand = np.concatenate([[first, last], aligned, aligned - duration])
+    return np.unique(cand[(cand >= first) & (cand <= last)])
 
 
 def _window_means(
@@ -117,8 +128,7 @@ def plan(
     first = max(now, earliest)
     last = max(first, latest_start)
     # now, every step boundary (quarter hours) up to the latest start, and the latest start
-    aligned = np.arange(np.ceil(first / step) * step, last, step)
-    starts = np.unique(np.concatenate([[first], aligned[aligned > first], [last]]))
+    starts = candidate_starts(first, last, duration, step)
     dur_h = duration / HOUR
     best: tuple[float, float, str, float] | None = None
     now_best: tuple[float, str, float] | None = None

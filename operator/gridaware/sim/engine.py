@@ -33,6 +33,9 @@ class Params:
     check_every_h: int = 2
     min_migration_length_h: float = 3.0
     horizon: int = 96
+    max_pauses: int = 4  # interruptible plans: most pauses per job (spec.flexibility)
+    min_run_h: float = 1.0  # shortest run between pauses
+    pause_overhead_h: float = 0.1  # work redone per resume (lost progress + restart)
     startup_seconds: float = 120.0  # start-up margin kept before every deadline (operator's)
 
 
@@ -43,6 +46,7 @@ class Schedule:
     start: list[float] = field(default_factory=list)
     end: list[float] = field(default_factory=list)
     migrations: int = 0
+    pauses: int = 0
 
     def add(self, j: int, r: int, s: float, e: float) -> None:
         self.job.append(j)
@@ -133,6 +137,7 @@ class Result:
     capacity_overruns: int
     migrations_per_job: float
     mean_delay_h: float
+    pauses_per_job: float
     schedule: Schedule
 
 
@@ -164,5 +169,6 @@ def evaluate(ctx: Context, name: str, sched: Schedule) -> Result:
         overruns,
         sched.migrations / w.count,
         float(np.mean(first - w.arrival)),
+        sched.pauses / w.count,
         sched,
     )

@@ -9,17 +9,26 @@ import heapq
 import numpy as np
 
 from gridaware.api.v1alpha1 import MigrationPolicy, Objective
-from gridaware.core import migration, planning, shifting
+from gridaware.core import interruptible, migration, planning, shifting
 from gridaware.sim.engine import Capacity, Context, Schedule, place_best
 
 H = 3600.0
 
 
 def _offsets(ctx: Context, j: int) -> np.ndarray:
-    """Whole-hour start delays that still meet the deadline."""
+    """Whole-hour start delays that still meet the deadline (the threshold policy's clock)."""
     w = ctx.work
     latest = _latest(ctx, j) - w.arrival[j]
     return np.arange(0, int(np.floor(latest + 1e-9)) + 1, dtype=np.float64)
+
+
+def _start_offsets(ctx: Context, j: int) -> np.ndarray:
+    """Start delays worth costing (``core.shifting.candidate_starts``: now, the latest start,
+    every hour boundary and every start whose run ends on one); the same set the operator's
+    planner costs, so the oracle over it is the true optimum of an hourly step signal."""
+    w = ctx.work
+    a = float(w.arrival[j])
+    return shifting.candidate_starts(a, _latest(ctx, j), float(w.length[j]), 1.0) - a
 
 
 def _latest(ctx: Context, j: int) -> float:
@@ -78,7 +87,7 @@ def _run(
     for j in range(w.count):
         run_checks(float(w.arrival[j]))
         regions = all_regions if choose == "all" else [int(w.home[j])]
-        offsets = _offsets(ctx, j) if temporal else np.zeros(1)
+        offsets = _start_offsets(ctx, j) if temporal else np.zeros(1)
         planned = _operator_plan(ctx, cap, j) if operator else None
         if planned is not None:
             r, s = planned
@@ -116,22 +125,33 @@ def _objective(ctx: Context) -> Objective:
 
 
 def _operator_plan(ctx: Context, cap: Capacity, j: int) -> tuple[int, float] | None:
-    """``core.shifting.plan``, exactly as the operator calls it, then the capacity check."""
+    """``core.shifting.plan``, exactly as the operator calls it for a deferred job: at
+    arrival, then again at every hour while the job waits, each time with the forecasts issued
+    at that hour (the operator re-plans on every retry, at most a minute apart; forecasts
+    change hourly, so hourly re-planning sees every forecast it would). The job starts when a
+    plan's start falls before the next forecast; then the capacity check."""
     w = ctx.work
     a, length = float(w.arrival[j]), float(w.length[j])
-    plan = shifting.plan(
-        _forecasts_at(ctx, int(np.floor(a))),
-        _objective(ctx),
-        now=a * H,
-        earliest=a * H,
-        latest_start=_latest(ctx, j) * H,
-        duration=length * H,
-        step=H,
-    )
-    if plan is None:
-        return None
-    r, s = int(plan.cluster), plan.start / H
-    return (r, s) if cap.fits(r, s, s + length, w.cpus[j]) else None
+    latest = _latest(ctx, j)
+    now = a
+    while True:
+        hour = int(np.floor(now))
+        plan = shifting.plan(
+            _forecasts_at(ctx, hour),
+            _objective(ctx),
+            now=now * H,
+            earliest=a * H,
+            latest_start=latest * H,
+            duration=length * H,
+            step=H,
+        )
+        if plan is None:
+            return None
+        s = plan.start / H
+        if s < hour + 1 or now >= latest:
+            r = int(plan.cluster)
+            return (r, s) if cap.fits(r, s, s + length, w.cpus[j]) else None
+        now = float(hour + 1)
 
 
 def _operator_check(
@@ -270,3 +290,84 @@ POLICIES = {
     "gridaware": gridaware,
     "oracle": oracle,
 }
+
+
+def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
+    """One checkpointable job under ``core.interruptible.plan_intervals``, re-planned like a
+    deferred job (every hour while it waits or is paused, with that hour's forecasts) and at
+    every planned pause (the plan may now say run on); runs follow the plan in between. A
+    resume redoes ``pause_overhead_h`` of work. The cluster is the one whose plan is cheapest
+    at arrival (pauses are in place, no moves)."""
+    p, w = ctx.params, ctx.work
+    a, deadline = float(w.arrival[j]), float(w.deadline[j])
+    hour = int(np.floor(a))
+    plans = [
+        (_interval_plan(ctx, r, hour, a, deadline, float(w.length[j]), p.max_pauses, 0.0), r)
+        for r in range(ctx.regions.count)
+    ]
+    ok = [(pl.cost, r) for pl, r in plans if pl is not None]
+    region = min(ok)[1] if ok else int(w.home[j])
+    now, work, pauses, run_start = a, float(w.length[j]), p.max_pauses, -1.0
+    while work > 1e-9:
+        hour = int(np.floor(now))
+        running_for = now - run_start if run_start >= 0 else 0.0
+        plan = _interval_plan(ctx, region, hour, now, deadline, work, pauses, running_for)
+        if plan is None or not plan.intervals:  # the deadline wins: run to the end now
+            sched.add(j, region, now, now + work)
+            return
+        s, e = plan.intervals[0][0] / H, plan.intervals[0][1] / H
+        if e <= now + 1e-9:  # nothing left to plan (rounding): finish now
+            break
+        if s > now + 1e-9:
+            if run_start >= 0:  # pause now: the segment ends, the resume redoes the overhead
+                sched.add(j, region, run_start, now)
+                sched.pauses += 1
+                pauses, work, run_start = pauses - 1, work + p.pause_overhead_h, -1.0
+            now = s if s < hour + 1 else float(hour + 1)
+            continue
+        if run_start < 0:
+            run_start = now
+        work -= e - now
+        now = e
+    if run_start < 0:
+        run_start = now
+    sched.add(j, region, run_start, now + max(0.0, work))
+
+
+def _interval_plan(
+    ctx: Context,
+    r: int,
+    hour: int,
+    now: float,
+    deadline: float,
+    work: float,
+    pauses: int,
+    running_for: float,
+) -> interruptible.IntervalPlan | None:
+    """``core.interruptible.plan_intervals`` on region r's forecast issued at ``hour``."""
+    p = ctx.params
+    bounds = interruptible.Bounds(
+        max_pauses=max(0, pauses),
+        min_run_seconds=p.min_run_h * H,
+        overhead_seconds=p.pause_overhead_h * H,
+    )
+    return interruptible.plan_intervals(
+        ctx.fcost[r, hour, :],
+        hour * H,
+        now * H,
+        shifting.latest_start(deadline * H, 0.0, p.startup_seconds),
+        work * H,
+        bounds,
+        running_for=running_for * H,
+    )
+
+
+def gridaware_interruptible(ctx: Context) -> Schedule:
+    """Checkpointable jobs: the operator's interruptible plans (pause and resume in place)."""
+    sched = Schedule()
+    for j in range(ctx.work.count):
+        _interruptible_job(ctx, sched, j)
+    return sched
+
+
+INTERRUPTIBLE = {"gridaware-interruptible": gridaware_interruptible}

@@ -56,6 +56,7 @@ class Report:
                     "MISSES": str(r.deadline_misses),
                     "OVERRUNS": str(r.capacity_overruns),
                     "MIGR/JOB": f"{r.migrations_per_job:.2f}",
+                    "PAUSES/JOB": f"{r.pauses_per_job:.2f}",
                     "DELAY h": f"{r.mean_delay_h:.1f}",
                     "SECONDS": f"{self.seconds[name]:.1f}",
                 }
@@ -85,6 +86,7 @@ class Report:
                     "deadline_misses": r.deadline_misses,
                     "capacity_overruns": r.capacity_overruns,
                     "migrations_per_job": r.migrations_per_job,
+                    "pauses_per_job": r.pauses_per_job,
                     "mean_delay_hours": r.mean_delay_h,
                     "seconds": self.seconds[name],
                 }
@@ -162,19 +164,21 @@ def simulate(
     limit: int | None = None,
     params: Params | None = None,
     names: list[str] | None = None,
+    every: int = 1,
 ) -> Report:
     params = params or Params(slack=slack)
     params.slack = slack
-    work = load_workload(workload, len(zones), slack, limit=limit)
+    work = load_workload(workload, len(zones), slack, limit=limit, every=every)
     pad = int(np.ceil(max(0.0, float(work.deadline.max()) - YEAR_HOURS))) + params.horizon + 2
     regions = load_regions(zones, data_dir, pad)
     regions.capacity = capacities(regions, work, headroom)
     fc = build_forecasts(regions, params.horizon, forecast)
     ctx = Context(regions, work, fc, params)
     results, seconds = {}, {}
-    for name in names or list(policies.POLICIES):
+    every_policy = {**policies.POLICIES, **policies.INTERRUPTIBLE}
+    for name in names or list(every_policy):
         t = time.process_time()
-        sched = policies.POLICIES[name](ctx)
+        sched = every_policy[name](ctx)
         results[name] = evaluate(ctx, name, sched)
         seconds[name] = time.process_time() - t
     bound = policies.oracle_interruptible_bound(ctx)

@@ -91,15 +91,22 @@ def load_regions(zones: list[str], data_dir: Path, pad_hours: int, pue: float = 
 
 
 def load_workload(
-    path: Path, regions: int, slack: float, seconds: bool | None = None, limit: int | None = None
+    path: Path,
+    regions: int,
+    slack: float,
+    seconds: bool | None = None,
+    limit: int | None = None,
+    every: int = 1,
 ) -> Workload:
     """A GAIA-format job trace (arrival_time, length, cpus). Homes are assigned round-robin.
+    ``every``: keep every Nth job (a sample spread over the whole trace); ``limit``: then
+    keep only the first N.
 
     Some published traces are in seconds, others in hours; with ``seconds=None`` a trace whose
     longest job exceeds a year of hours is taken to be in seconds.
     """
     with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(fh))[:: max(1, every)]
     if limit:
         rows = rows[:limit]
     arrival = np.array([float(r["arrival_time"]) for r in rows])
@@ -132,8 +139,12 @@ def build_forecasts(regions: Regions, horizon: int, model: str, seed: int = 0) -
     future = np.lib.stride_tricks.sliding_window_view(ext, horizon, axis=1)[:, :t_count]
     if model == "builtin":
         for r in range(r_count):
+            out[r] = forecaster.regression_all(regions.carbon[r], horizon)
+        return Forecasts(out, "built-in forecaster (regression fitted on the past 28 days)")
+    if model == "blend":
+        for r in range(r_count):
             out[r] = forecaster.seasonal_blend_all(regions.carbon[r], horizon)
-        return Forecasts(out, "built-in forecaster (seasonal blend of the past 7 days)")
+        return Forecasts(out, "seasonal blend of the past 7 days (the former built-in)")
     if model == "perfect":
         return Forecasts(np.array(future), "perfect (actual future)")
     if model.startswith("noisy:"):
@@ -141,4 +152,4 @@ def build_forecasts(regions: Regions, horizon: int, model: str, seed: int = 0) -
         rng = np.random.default_rng(seed)
         noise = 1 + std * rng.standard_normal(future.shape)
         return Forecasts(np.clip(future * noise, 1.0, None), f"actual x (1 + N(0, {std:g}))")
-    raise ValueError(f"unknown forecast model {model!r} (builtin, perfect or noisy:STD)")
+    raise ValueError(f"unknown forecast model {model!r} (builtin, blend, perfect or noisy:STD)")

@@ -1,0 +1,216 @@
+"""Interruptible plans for checkpointable jobs: when to run, pause and resume before a deadline.
+
+A job that checkpoints can use two short green windows instead of the single best one. The
+plan is a set of run intervals in the time left before the deadline, bounded like the
+operator's pause mechanism: at most ``max_pauses`` pauses, every run at least ``min_run``
+long, and every resume costs ``overhead`` extra run time (progress lost since the last
+checkpoint plus restart), so a pause is only taken where it pays for itself.
+
+Time is cut into slots of ``step`` seconds aligned to ``step`` boundaries (signals are hourly
+steps, so hour slots are exact). A dynamic programme over the slots, with the state (runs
+started, length of the current run up to ``min_run``, work done), finds the cheapest plan
+exactly at slot resolution; the run time that the whole slots give beyond the work is then
+trimmed from the dearest run edge. Pure: forecast arrays in, intervals and cost out; the
+operator suspends and resumes the member Job at the interval boundaries and the simulator
+replays the same plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gridaware.core import planning
+
+F64 = npt.NDArray[np.float64]
+HOUR = 3600.0
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How a job may be interrupted (from ``spec.flexibility`` and ``spec.migration``)."""
+
+    max_pauses: int = 4
+    min_run_seconds: float = 3600.0  # shortest run between pauses
+    overhead_seconds: float = 300.0  # extra run time per resume (lost progress + restart)
+
+
+@dataclass(frozen=True)
+class IntervalPlan:
+    intervals: tuple[tuple[float, float], ...]  # (start, end) epoch seconds, in order
+    cost: float  # integral of the score over the runs (score x hours)
+
+    @property
+    def pauses(self) -> int:
+        return max(0, len(self.intervals) - 1)
+
+    @property
+    def run_seconds(self) -> float:
+        return sum(e - s for s, e in self.intervals)
+
+
+def run_cost(score: F64, hour0: float, intervals: tuple[tuple[float, float], ...]) -> float:
+    """Integral of the hourly ``score`` (from ``hour0``) over the intervals (score x hours)."""
+    p = planning.prefix(score)
+    total = 0.0
+    for s, e in intervals:
+        total += float(planning.integrate(p, score, (s - hour0) / HOUR, (e - hour0) / HOUR))
+    return total
+
+
+def plan_intervals(
+    score: F64,
+    hour0: float,
+    now: float,
+    deadline: float,
+    work_seconds: float,
+    bounds: Bounds,
+    step: float = HOUR,
+    running_for: float = 0.0,
+) -> IntervalPlan | None:
+    """The cheapest set of run intervals in [now, deadline] that does ``work_seconds`` of
+    work, for an hourly cost ``score`` (e.g. ``planning.cost_series`` of a forecast) starting
+    at ``hour0``.
+
+    ``work_seconds`` is the work left (a paused job adds one ``overhead`` for its own resume);
+    each further run adds ``bounds.overhead_seconds``. ``running_for`` > 0: the job is running
+    now (for that long), so the first run starts now and continues it. Returns None when the
+    forecast does not cover the window or the work cannot be done in it (the caller then runs
+    the job at once: the deadline wins).
+    """
+    if work_seconds <= 0:
+        return IntervalPlan((), 0.0)
+    end = min(deadline, hour0 + score.size * HOUR)
+    first = now if running_for > 0 else math.ceil(now / step - 1e-9) * step
+    slots = int((end - first) // step + 1e-9)
+    if slots <= 0 or now < hour0:
+        return None
+    cost = _slot_costs(score, hour0, first, slots, step)
+    ran = 0 if running_for <= 0 else max(1, math.ceil(running_for / step - 1e-9))
+    runs = _solve(cost, work_seconds, bounds, step, ran)
+    if runs is None:
+        return None
+    spans = [(first + a * step, first + (a + n) * step) for a, n in runs]
+    intervals = _trim(score, hour0, spans, work_seconds, bounds, running_for > 0)
+    return IntervalPlan(intervals, run_cost(score, hour0, intervals))
+
+
+def _slot_costs(score: F64, hour0: float, first: float, slots: int, step: float) -> F64:
+    p = planning.prefix(score)
+    t = np.asarray((first - hour0) / HOUR + np.arange(slots + 1) * step / HOUR, dtype=np.float64)
+    return np.asarray(planning.integrate(p, score, t[:-1], t[1:]), dtype=np.float64)
+
+
+IDLE, STOP, RESUME, FIRST, CONTINUE = 0, 1, 2, 3, 10  # CONTINUE + previous run length
+
+
+def _solve(
+    cost: F64, work: float, bounds: Bounds, step: float, ran: int
+) -> list[tuple[int, int]] | None:
+    """Runs as (first slot, slot count) minimising the summed slot costs, or None.
+
+    State after a slot: ``best[k, r, d]``, k + 1 runs so far, current run r slots long
+    (0: idle; capped at m, the shortest run), d slots of work done. ``ran`` > 0: a run of
+    that many slots is under way before slot 0."""
+    slots = cost.size
+    k_max = bounds.max_pauses + 1
+    need = [math.ceil((work + k * bounds.overhead_seconds) / step - 1e-9) for k in range(k_max)]
+    n_max = min(max(need), slots)
+    m = max(1, min(math.ceil(bounds.min_run_seconds / step - 1e-9), need[0]))
+    best = np.full((k_max, m + 1, n_max + 1), INF)
+    started = ran > 0  # a run under way: no "not started" state
+    if started:
+        best[0, min(ran, m), 0] = 0.0
+    trail: list[npt.NDArray[np.int16]] = []
+    for i in range(slots):
+        c = cost[i]
+        nxt = np.full_like(best, INF)
+        choice = np.zeros(best.shape, dtype=np.int16)
+        stop_ok = best[:, m, :] < best[:, 0, :]
+        nxt[:, 0, :] = np.where(stop_ok, best[:, m, :], best[:, 0, :])
+        choice[:, 0, :] = np.where(stop_ok, STOP, IDLE)
+        for r in range(1, m + 1):
+            r2 = min(r + 1, m)
+            cand = np.full((k_max, n_max + 1), INF)
+            cand[:, 1:] = best[:, r, :-1] + c
+            better = cand < nxt[:, r2, :]
+            nxt[:, r2, :] = np.where(better, cand, nxt[:, r2, :])
+            choice[:, r2, :] = np.where(better, CONTINUE + r, choice[:, r2, :])
+        cand = np.full((k_max, n_max + 1), INF)
+        cand[1:, 1:] = best[:-1, 0, :-1] + c
+        better = cand < nxt[:, 1, :]
+        nxt[:, 1, :] = np.where(better, cand, nxt[:, 1, :])
+        choice[:, 1, :] = np.where(better, RESUME, choice[:, 1, :])
+        if not started and n_max >= 1 and c < nxt[0, 1, 1]:
+            nxt[0, 1, 1] = c
+            choice[0, 1, 1] = FIRST
+        best = nxt
+        trail.append(choice)
+    ends = [
+        (float(best[k, r, need[k]]), k, r) for k in range(k_max) if need[k] <= n_max for r in (0, m)
+    ]
+    ends = [e for e in ends if math.isfinite(e[0])]
+    if not ends:
+        return None
+    _, k, r = min(ends)
+    return _backtrack(trail, k, r, need[k], m)
+
+
+def _backtrack(
+    trail: list[npt.NDArray[np.int16]], k: int, r: int, d: int, m: int
+) -> list[tuple[int, int]]:
+    """Runs (first slot, slots) from the recorded choices, walking back from the end."""
+    running: list[int] = []
+    for i in range(len(trail) - 1, -1, -1):
+        ch = int(trail[i][k, r, d])
+        if r == 0:  # idle in slot i
+            r = m if ch == STOP else 0
+            continue
+        running.append(i)
+        d -= 1
+        if ch == FIRST:
+            break
+        if ch == RESUME:
+            k, r = k - 1, 0
+        else:
+            r = ch - CONTINUE
+    runs: list[tuple[int, int]] = []
+    for i in sorted(running):
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs
+
+
+def _trim(
+    score: F64,
+    hour0: float,
+    spans: list[tuple[float, float]],
+    work: float,
+    bounds: Bounds,
+    running: bool,
+) -> tuple[tuple[float, float], ...]:
+    """Whole slots give a little more run time than the work needs: cut the excess from the
+    run edge where it costs most (never the start of a run under way)."""
+    needed = work + (len(spans) - 1) * bounds.overhead_seconds
+    excess = sum(e - s for s, e in spans) - needed
+    if excess <= 1e-6:
+        return tuple(spans)
+    options: list[tuple[float, int, bool]] = []
+    for idx, (s, e) in enumerate(spans):
+        if e - s - excess < min(bounds.min_run_seconds, needed) - 1e-6 and len(spans) > 1:
+            continue
+        options.append((run_cost(score, hour0, ((e - excess, e),)), idx, False))
+        if not (running and idx == 0):
+            options.append((run_cost(score, hour0, ((s, s + excess),)), idx, True))
+    if not options:
+        options = [(0.0, len(spans) - 1, False)]
+    _, idx, at_start = max(options)
+    s, e = spans[idx]
+    spans[idx] = (s + excess, e) if at_start else (s, e - excess)
+    return tuple(spans)

@@ -1,0 +1,126 @@
+"""Interruptible plans: hand-checked cases, brute force on small windows, and the bounds no
+plan may break (window, pauses, shortest run, work plus overheads)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridaware.core.interruptible import Bounds, plan_intervals
+
+H = 3600.0
+TWO_DIPS = np.array([5, 5, 1, 1, 5, 5, 5, 1, 1, 5, 5, 5], dtype=float)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "now", "work", "running_for", "intervals"),
+    [
+        pytest.param(Bounds(1, H, 0), 0, 4 * H, 0.0, [(2, 4), (7, 9)], id="two-green-windows"),
+        pytest.param(Bounds(0, H, 0), 0, 2 * H, 0.0, [(2, 4)], id="no-pauses-one-window"),
+        pytest.param(
+            Bounds(1, H, 600), 0, 4 * H, 0.0, [(2, 4), (7 - 1 / 6, 9)], id="resume-overhead"
+        ),
+        pytest.param(Bounds(2, 3 * H, 0), 0, 4 * H, 0.0, None, id="min-run-forbids-splitting"),
+        pytest.param(Bounds(1, H / 2, 0), 1800, 1.5 * H, 0.0, [(2.5, 4)], id="partial-hour"),
+        pytest.param(Bounds(2, H, 0), 0, 3 * H, H, [(2, 4), (7, 8)], id="running-job-pauses-now"),
+        pytest.param(
+            Bounds(0, H, 0), 0, 3 * H, H, [(0, 3)], id="running-job-without-pauses-runs-on"
+        ),
+    ],
+)
+def test_plan_cases(
+    bounds: Bounds,
+    now: float,
+    work: float,
+    running_for: float,
+    intervals: list[tuple[float, float]] | None,
+) -> None:
+    plan = plan_intervals(TWO_DIPS, 0.0, now, 12 * H, work, bounds, running_for=running_for)
+    assert plan is not None
+    if intervals is None:  # one run, wherever the single window is cheapest
+        assert plan.pauses == 0 and plan.cost == pytest.approx(12.0)
+        return
+    got = [x / H for span in plan.intervals for x in span]
+    assert got == pytest.approx([x for span in intervals for x in span])
+
+
+def test_no_room_returns_none() -> None:
+    assert plan_intervals(TWO_DIPS, 0.0, 0.0, 3 * H, 4 * H, Bounds()) is None
+
+
+def _brute(cost: np.ndarray, work_slots: int, bounds: Bounds) -> float:
+    """Cheapest set of whole slots in runs meeting the bounds (overhead in whole slots)."""
+    m = max(1, min(math.ceil(bounds.min_run_seconds / H), work_slots))
+    ov = round(bounds.overhead_seconds / H)
+    best = math.inf
+    for mask in itertools.product((0, 1), repeat=cost.size):
+        runs = [len(list(g)) for k, g in itertools.groupby(mask) if k]
+        if not runs or len(runs) > bounds.max_pauses + 1 or min(runs) < m:
+            continue
+        if sum(runs) != work_slots + ov * (len(runs) - 1):
+            continue
+        best = min(best, float(np.dot(mask, cost)))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 9), min_size=3, max_size=9),
+    st.integers(1, 5),
+    st.integers(0, 3),
+    st.integers(1, 3),
+    st.integers(0, 1),
+)
+def test_plan_equals_brute_force(
+    values: list[int], work: int, pauses: int, min_run: int, overhead: int
+) -> None:
+    cost = np.array(values, dtype=float)
+    bounds = Bounds(pauses, min_run * H, overhead * H)
+    plan = plan_intervals(cost, 0.0, 0.0, cost.size * H, work * H, bounds)
+    brute = _brute(cost, work, bounds)
+    if plan is None:
+        assert math.isinf(brute)
+    else:
+        assert plan.cost == pytest.approx(brute)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(-50, 900), min_size=4, max_size=60),
+    st.floats(0, 3 * H),
+    st.floats(0.05 * H, 20 * H),
+    st.integers(0, 5),
+    st.floats(0, 3 * H),
+    st.floats(0, 0.5 * H),
+    st.floats(0, 2 * H),
+)
+def test_plans_keep_their_bounds(
+    values: list[float],
+    now: float,
+    work: float,
+    pauses: int,
+    min_run: float,
+    overhead: float,
+    running_for: float,
+) -> None:
+    score = np.array(values)
+    deadline = score.size * H
+    bounds = Bounds(pauses, min_run, overhead)
+    plan = plan_intervals(score, 0.0, now, deadline, work, bounds, running_for=running_for)
+    if plan is None:
+        return
+    spans = plan.intervals
+    assert spans and spans[0][0] >= now - 1e-6 and spans[-1][1] <= deadline + 1e-6
+    assert all(e > s for s, e in spans)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # a real pause between runs
+    assert plan.pauses <= pauses
+    assert plan.run_seconds == pytest.approx(work + overhead * plan.pauses, abs=1e-3)
+    if running_for > 0:
+        assert spans[0][0] == pytest.approx(now) or plan.pauses <= pauses
+    if plan.pauses:
+        assert all(e - s >= min(min_run, work) - H for s, e in spans)
