@@ -66,7 +66,7 @@ class JobLoad:
 
 def job_kw(spec: GridAwareJobSpec, pue: float) -> float:
     """Facility kW of a job: its energy model (or 10 W per CPU, 300 W per GPU) times PUE."""
-    total, replicas = quantity.job_requests(spec.template)
+    total, replicas = quantity.workload_requests(spec)
     e = spec.energy
     it_kw = accounting.power_kw(
         e.watts_per_replica, e.watts_per_cpu, e.watts_per_gpu, total.cpu, total.gpu, replicas
