@@ -198,10 +198,10 @@ def test_price_becomes_a_price_point_with_the_programs_currency() -> None:
 @pytest.mark.parametrize(
     ("targets", "config", "zones", "clusters"),
     [
-        pytest.param(["zone:US-CAL-CISO"], CONFIG, ["US-CAL-CISO"], [], id="zone-target"),
-        pytest.param(["cluster:us-west", "ven-1"], CONFIG, [], ["us-west"], id="cluster-target"),
+        pytest.param(["zone_US-CAL-CISO"], CONFIG, ["US-CAL-CISO"], [], id="zone-target"),
+        pytest.param(["cluster_us-west", "ven-1"], CONFIG, [], ["us-west"], id="cluster-target"),
         pytest.param(
-            ["zone:GB", "cluster:eu-central", "zone:GB"],
+            ["zone_GB", "cluster:eu-central", "zone_GB"],
             CONFIG,
             ["GB"],
             ["eu-central"],
@@ -227,7 +227,7 @@ def test_targets(
 
 def test_no_target_and_no_default_is_skipped() -> None:
     part = only(map_event(event(simple(1)), PROGRAM, VTN, MappingConfig(), NOW))
-    assert isinstance(part, Skipped) and "no zone:/cluster: target" in part.reason
+    assert isinstance(part, Skipped) and "no zone_/cluster_ target" in part.reason
 
 
 def test_intervals_without_their_own_period_follow_each_other() -> None:
@@ -372,7 +372,8 @@ PERIOD = st.fixed_dictionaries(
 @given(
     payloads=st.lists(PAYLOAD, min_size=1, max_size=3),
     period=st.none() | PERIOD,
-    targets=st.none() | st.lists(st.sampled_from(["zone:DE-LU", "cluster:c", "zone:", "x"])),
+    targets=st.none()
+    | st.lists(st.sampled_from(["zone_DE-LU", "cluster_c", "zone_", "zone:", "x"])),
     units=st.sampled_from([None, "W", "KW", "MW", "KVAR"]),
 )
 def test_mapping_fails_only_with_payload_errors(

@@ -26,10 +26,12 @@ anything else             skipped with a reason
 Each interval of an event becomes its own GridEvent (levels change between intervals); an
 interval without its own ``intervalPeriod`` follows the event's, the i-th one starting i
 durations after the event's start. A start of ``0001-01-01`` means "now". Targets: an event
-target ``zone:<code>`` or ``cluster:<name>`` selects zones or clusters; other targets (VEN
-names, groups) only say that the VTN meant us; with no zone or cluster target the event applies
-to ``default_zones``/``default_clusters``, and with none of those either it is skipped. Events
-of programs named in ``mandatory_programs`` are mandatory; all others are voluntary.
+target ``zone_<code>`` or ``cluster_<name>`` (e.g. ``zone_DE-LU``; openleadr-vtn accepts only
+``[A-Za-z0-9_-]`` in targets, so the separator is ``_``; ``zone:``/``cluster:`` are read too)
+selects zones or clusters; other targets (VEN names, groups) only say that the VTN meant us;
+with no zone or cluster target the event applies to ``default_zones``/``default_clusters``, and
+with none of those either it is skipped. Events of programs named in ``mandatory_programs`` are
+mandatory; all others are voluntary.
 
 Every malformed answer raises ``OpenAdrPayloadError`` (a ``FeedDataError``), and every failure
 a ``SignalError``: callers catch nothing else.
@@ -298,9 +300,14 @@ def _object_name(event_id: str, interval_id: int, payload: str) -> str:
     return f"{name[:52].rstrip('-')}-{digest}"
 
 
+def _prefixed(targets: Iterable[str], kind: str) -> list[str]:
+    """The names in targets such as ``zone_DE-LU`` (or ``zone:DE-LU``) for kind ``zone``."""
+    return [t[len(kind) + 1 :] for t in targets if t[: len(kind) + 1] in (f"{kind}_", f"{kind}:")]
+
+
 def _targets(event: WireEvent, config: MappingConfig) -> GridEventTargets | None:
-    zones = [t.split(":", 1)[1] for t in event.targets or [] if t.startswith("zone:")]
-    clusters = [t.split(":", 1)[1] for t in event.targets or [] if t.startswith("cluster:")]
+    zones = _prefixed(event.targets or [], "zone")
+    clusters = _prefixed(event.targets or [], "cluster")
     zones = [z for z in zones if z] or ([] if clusters else list(config.default_zones))
     clusters = [c for c in clusters if c] or ([] if zones else list(config.default_clusters))
     if not zones and not clusters:
@@ -392,7 +399,7 @@ def _map_payload(
     if curtail is None or isinstance(curtail, Skipped):
         return curtail
     if targets is None:
-        return Skipped(ctx.event.id, "no zone:/cluster: target and no default zones or clusters")
+        return Skipped(ctx.event.id, "no zone_/cluster_ target and no default zones or clusters")
     spec = GridEventSpec(
         targets=targets,
         window=window_of(start, duration),
