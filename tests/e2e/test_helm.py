@@ -324,7 +324,7 @@ def test_chart_ships_the_generated_crds() -> None:
 
 
 def _sa_kubeconfig(lab: Lab, tmp: Path) -> Path:
-    token = (
+    granted = (
         kubernetes.client.CoreV1Api(lab.client("hub"))
         .create_namespaced_service_account_token(
             "gridaware",
@@ -333,8 +333,10 @@ def _sa_kubeconfig(lab: Lab, tmp: Path) -> Path:
                 {"spec": {"expirationSeconds": 3600}}
             ),
         )
-        .status.token
-    )  # type: ignore[union-attr]
+        .status
+    )
+    assert granted is not None
+    token = granted.token
     hub = lab.state.cluster("hub")
     ca = base64.b64encode(
         (lab.state.state_dir / "clusters" / "hub" / "pki" / "ca.crt").read_bytes()
@@ -547,7 +549,8 @@ def _job_spec_schema(lab: Lab) -> dict[str, Any]:
 
 
 def _job_with_new_field(name: str) -> dict[str, Any]:
-    return gaj(name, **{NEW_FIELD: {"pausable": True, "maxPauses": 3}})
+    spec: dict[str, Any] = {NEW_FIELD: {"pausable": True, "maxPauses": 3}}
+    return gaj(name, **spec)
 
 
 def _read_spec(lab: Lab, namespace: str, name: str) -> dict[str, Any]:
