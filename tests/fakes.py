@@ -31,7 +31,7 @@ from gridaware.k8s.gateway import ConflictError, NotFoundError, UnavailableError
 from gridaware.services import operator
 from gridaware.services.ports import Clock, Settings
 
-T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+T0 = 1_699_999_200.0  # 2023-11-14T22:00:00Z (on the hour, like grid signals)
 
 
 def merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +241,7 @@ class FakeFeeds:
         self.price = price or {}
         self.forecasts = 0
         self.now = lambda: T0
+        self.hourly: dict[str, list[float]] = {}  # zone -> carbon by hour from T0 (forecasts)
 
     def _value(self, zone: str, signal: Signal) -> float:
         from gridaware.signals.errors import NoDataError  # noqa: PLC0415
@@ -275,10 +276,19 @@ class FakeFeeds:
             "fake",
             start + 3600 * np.arange(hours, dtype=np.int64),
             np.full(hours, 3600, dtype=np.int32),
-            np.full(hours, value),
+            self._values(zone, signal, start, hours, value),
             np.full(hours, int(Quality.FORECAST), dtype=np.int8),
             EmissionKind.AVERAGE if signal is Signal.CARBON else None,
         )
+
+    def _values(
+        self, zone: str, signal: Signal, start: int, hours: int, value: float
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        profile = self.hourly.get(zone) if signal is Signal.CARBON else None
+        if not profile:
+            return np.full(hours, value)
+        first = int((start - T0) // 3600)
+        return np.array([profile[min(max(0, first + h), len(profile) - 1)] for h in range(hours)])
 
     def forecast(self, zone: str, signal: Signal, hours: int | None = None) -> Series:
         self.forecasts += 1

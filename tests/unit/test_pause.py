@@ -94,3 +94,51 @@ def test_jobs_that_cannot_pause_are_refused(spec: dict[str, object], says: str) 
     with pytest.raises(NotPausableError, match=says):
         world.services.pause.pause(record(world), "curtail", "GridEvent/peak")
     assert world.members["eu-central"].jobs[KEY].state == "Running"
+
+
+# --- interruptible run plans -----------------------------------------------------------------
+
+
+def test_a_run_plan_pauses_for_a_greener_window_and_resumes_in_it() -> None:
+    spec = job_spec(
+        flexibility={"pausable": True},
+        migration={"overheadSeconds": 0},
+        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600},
+    )
+    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
+    # eu-central: green now, dirty for three hours, green again before the deadline; no
+    # single 3-hour window avoids the dirty hours, two runs do
+    world.feeds.hourly["DE-LU"] = [20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0]
+    world.hub.add_job("team-a", "train", spec)
+    world.services.placement.place(world.hub.body(KEY))
+    job = world.members["eu-central"].jobs[KEY]
+    job.state, job.started = "Running", T0
+    world.sync()
+    world.clock.advance(3600)  # one hour of work done in the green first hour
+    world.services.tick()
+    st = world.status(KEY)
+    assert st["pause"]["requestedBy"] == "plan"
+    assert st["pause"]["resumeAt"] == rfc3339(T0 + 4 * 3600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Paused"
+    world.clock.advance(3 * 3600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Resuming"
+    assert world.members["eu-central"].creates == 1  # the same Job, resumed
+
+
+def test_without_a_pausable_opt_in_the_plan_never_pauses() -> None:
+    spec = job_spec(
+        migration={"policy": "Checkpoint", "overheadSeconds": 0},  # pausable for grid events
+        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600},
+    )
+    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
+    world.feeds.hourly["DE-LU"] = [20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0]
+    world.hub.add_job("team-a", "train", spec)
+    world.services.placement.place(world.hub.body(KEY))
+    job = world.members["eu-central"].jobs[KEY]
+    job.state, job.started = "Running", T0
+    world.sync()
+    world.clock.advance(3600)
+    world.services.tick()
+    assert "pause" not in world.status(KEY)

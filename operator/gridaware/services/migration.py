@@ -148,6 +148,8 @@ class MigrationService:
             remaining,
             current_run,
             len(st.migrations),
+            duration=duration,
+            deadline=self.placement.window(rec, spec).deadline,
         )
         if move is None:
             return

@@ -19,6 +19,7 @@ from gridaware.services.pause import PauseService
 from gridaware.services.placement import PlacementService
 from gridaware.services.ports import Clock, EventsPort, HubPort, Settings, SignalsPort
 from gridaware.services.queue import WorkQueue
+from gridaware.services.runplan import RunPlanService
 from gridaware.services.statuses import Statuses
 
 log = logging.getLogger("gridaware.operator")
@@ -37,11 +38,13 @@ class Services:
     clock: Clock
     settings: Settings
     queue: WorkQueue
+    runplan: RunPlanService
     active: Callable[[], bool] = field(default=lambda: True)  # False on a paused HA replica
 
     def tick(self) -> None:
         """One round of the background loop."""
         self.migration.tick()
+        self.runplan.tick()
         for rec in self.statuses.records():
             if rec.requeued:  # lost its member Job, or its migration target was taken
                 rec.requeued = False
@@ -93,5 +96,6 @@ def build(
         clock,
         settings,
         WorkQueue(placement.reconcile),
+        RunPlanService(statuses, placement, pause, clock, settings),
         gate,
     )

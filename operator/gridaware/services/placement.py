@@ -442,7 +442,7 @@ class PlacementService:
             self._defer(rec, w.earliest, "", None, None, now, "earliestStart")
         if w.duration is None or w.deadline is None:
             return spec.objective, None, False
-        latest = w.deadline - w.duration - self.settings.startup_seconds
+        latest = shifting.latest_start(w.deadline, w.duration, self.settings.startup_seconds)
         if now >= latest:
             return spec.objective.model_copy(update={"carbon_ceiling": None}), None, True
         hour0 = now // 3600 * 3600

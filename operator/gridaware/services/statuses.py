@@ -34,6 +34,7 @@ class JobRecord:
     spec_raw: dict[str, Any] = field(default_factory=dict)  # the latest spec seen
     blocked: set[str] = field(default_factory=set)  # clusters with a foreign same-name Job
     next_check: float = 0.0  # grid time of the next migration check
+    next_plan: float = 0.0  # grid time of the next run-plan check
     requeued: bool = False  # lost its member Job: to be placed again
     lock: threading.Lock = field(default_factory=threading.Lock)  # status writes
     busy: threading.RLock = field(default_factory=threading.RLock)  # actions on members
