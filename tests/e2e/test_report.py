@@ -76,7 +76,10 @@ def report(lab: Lab, namespace: str) -> dict[str, Any]:
 
 
 def test_report_equals_the_sum_of_the_job_accounts(
-    lab: Lab, contracted: None, replay: ReplayOperator, namespace: str
+    lab: Lab,
+    contracted: None,
+    replay: ReplayOperator,
+    namespace: str,  # noqa: F811 - fixture
 ) -> None:
     replay.run_on(TRACES)
     docs = [
@@ -90,9 +93,7 @@ def test_report_equals_the_sum_of_the_job_accounts(
     ]
     apply(lab, namespace, *docs)
     for name in JOBS:
-        wait_for(
-            lambda n=name: status(lab, namespace, n).get("account"), f"{name}'s account", 120
-        )
+        wait_for(lambda n=name: status(lab, namespace, n).get("account"), f"{name}'s account", 120)
     accounts = [status(lab, namespace, n)["account"] for n in JOBS]
     segments = [s for a in accounts for s in a["segments"]]
     # three 1.2 kW jobs side by side: together they never get more than the contract delivers
