@@ -78,8 +78,8 @@ def report(lab: Lab, namespace: str) -> dict[str, Any]:
 def test_report_equals_the_sum_of_the_job_accounts(
     lab: Lab,
     contracted: None,
-    replay: ReplayOperator,
-    namespace: str,  # noqa: F811 - fixture
+    replay: ReplayOperator,  # noqa: F811 - the fixture imported above
+    namespace: str,
 ) -> None:
     replay.run_on(TRACES)
     docs = [
