@@ -185,7 +185,8 @@ def test_lab_lifecycle_noop_crash_report_and_clean_down(tmp_path: Path) -> None:
     state = local.load_state(state_dir)
     assert state is not None
     pids = [p for c in state.clusters for p in c.processes]
-    assert len(pids) == 10 and all(supervisor.alive(p) for p in pids)
+    # 5 per cluster and the member's JobSet controller
+    assert len(pids) == 11 and all(supervisor.alive(p) for p in pids)
 
     again = _gridaware(state_dir, "up", "--regions", "uk-south")
     assert again.returncode == 0
