@@ -627,7 +627,17 @@ def test_upgrade_from_the_released_chart_carries_crd_changes(own_lab: Lab, tmp_p
     ], "jobs survive an uninstall"
     assert _read_spec(lab, ns, "after-upgrade")[NEW_FIELD]["maxPauses"] == 3
 
-    # the kept CRDs still name this release, so installing it again adopts them as they are
-    helm(lab, "install", "gridaware", str(CHART), *install)
+    # the kept CRDs still name this release, so installing it again adopts them as they are;
+    # with HA: the peering object (its CRD from crds/ is there first), a PDB, random priorities
+    ha = ("--set", "ha.enabled=true", "--set", "replicaCount=2")
+    helm(lab, "install", "gridaware", str(CHART), *install, *ha)
     assert len(kubectl(lab, "-n", ns, "get", "gaj", "-o", "name").stdout.split()) == 2
+    assert kubectl(lab, "get", "clusterkopfpeering", "gridaware", "-o", "name").stdout
+    pdb = kubectl(lab, "-n", NS, "get", "pdb", "gridaware", "-o", "jsonpath={.spec.minAvailable}")
+    assert pdb.stdout == "1"
+    args = kubectl(
+        lab, "-n", NS, "get", "deploy", "gridaware",
+        "-o", "jsonpath={.spec.template.spec.containers[0].args}",
+    ).stdout  # fmt: skip
+    assert "--priority=random" in args and "--peering=gridaware" in args
     helm(lab, "uninstall", "gridaware", "--namespace", NS, "--wait")
