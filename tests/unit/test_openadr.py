@@ -26,6 +26,7 @@ from gridaware.signals.openadr import (
     parse_duration,
     parse_events,
     parse_programs,
+    price_series,
     report_request,
 )
 
@@ -193,6 +194,51 @@ def test_price_becomes_a_price_point_with_the_programs_currency() -> None:
         currency="EUR",
         units="KWH",
     )
+
+
+def _price(
+    start_h: float, hours: float, value: float, currency: str = "EUR", units: str | None = "KWH"
+) -> PricePoint:
+    return PricePoint(
+        "p1",
+        f"e{start_h}",
+        NOW + start_h * 3600,
+        NOW + (start_h + hours) * 3600,
+        value,
+        currency,
+        units,
+    )
+
+
+@pytest.mark.parametrize(
+    ("points", "starts", "values", "qualities"),
+    [
+        pytest.param([_price(1, 1, 0.31)], [1], [310.0], [2], id="per-kwh-to-per-mwh"),
+        pytest.param([_price(-1, 2, 90, units="MWH")], [-1], [90.0], [0], id="begun-is-measured"),
+        pytest.param(
+            [_price(2, 1, 0.2), _price(0, 3, 0.1), _price(3, 1, 0.4)],
+            [0, 3],
+            [100.0, 400.0],
+            [0, 2],
+            id="overlap-keeps-the-first",
+        ),
+        pytest.param(
+            [_price(1, 1, 0.3, currency="USD"), _price(2, 1, 0.3, units=None)],
+            [],
+            [],
+            [],
+            id="other-currency-or-no-units-left-out",
+        ),
+    ],
+)
+def test_price_series_for_the_chain(
+    points: list[PricePoint], starts: list[float], values: list[float], qualities: list[int]
+) -> None:
+    series = price_series(points, "DE-LU", "eur", NOW)
+    assert series.unit == "EUR/MWh" and series.zone == "DE-LU"
+    assert [(s - NOW) / 3600 for s in series.start.tolist()] == starts
+    assert series.value.tolist() == pytest.approx(values)
+    assert series.quality.tolist() == qualities
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,9 @@ event payload             GridEvent
                           level with no entry is skipped with a reason
 ``IMPORT_CAPACITY_LIMIT`` ``Curtail`` with ``capKw`` = the value in kW (units W, KW or MW from
                           the event's or program's payload descriptor; kW when absent)
-``PRICE``                 no GridEvent: a ``PricePoint`` (value, currency, units, interval) for
-                          the price signal chain
+``PRICE``                 no GridEvent: a ``PricePoint`` (value, currency, units, interval);
+                          ``price_series`` turns them into a ``<currency>/MWh`` Series for the
+                          price signal chain
 anything else             skipped with a reason
 ========================  =====================================================================
 
@@ -47,6 +48,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import requests
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
@@ -59,6 +61,7 @@ from gridaware.api.gridevents import (
     OpenAdrSource,
     window_of,
 )
+from gridaware.api.signals import Quality, Series, Signal, price_unit
 from gridaware.signals.errors import (
     FeedAuthError,
     FeedDataError,
@@ -69,6 +72,7 @@ from gridaware.signals.errors import (
 PAGE = 50  # openleadr-vtn's largest page
 TOKEN_MARGIN_SECONDS = 30.0  # renew a token this long before it expires
 _KW_PER_UNIT = {"W": 0.001, "KW": 1.0, "MW": 1000.0}
+_PER_MWH = {"KWH": 1000.0, "MWH": 1.0, "WH": 1e6}  # PRICE per unit of energy -> per MWh
 _DURATION = re.compile(
     r"^P(?:(?P<y>\d+(?:\.\d+)?)Y)?(?:(?P<mo>\d+(?:\.\d+)?)M)?(?:(?P<w>\d+(?:\.\d+)?)W)?"
     r"(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<mi>\d+(?:\.\d+)?)M)?"
@@ -153,6 +157,44 @@ class Poll:
     events: tuple[MappedEvent, ...] = ()
     prices: tuple[PricePoint, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+
+
+def price_series(
+    points: Iterable[PricePoint], zone: str, currency: str, fetched_at: float
+) -> Series:
+    """PRICE payloads as a price ``Series`` for the signal chain (``<currency>/MWh``).
+
+    Only points in ``currency`` whose units say per what energy (KWH, MWH or WH) are used; where
+    two events' intervals overlap, the one that starts first is kept. Intervals that have begun
+    are MEASURED (a price the utility set), later ones FORECAST."""
+    usable = sorted(
+        (
+            p
+            for p in points
+            if (p.currency or "").upper() == currency.upper()
+            and (p.units or "").upper() in _PER_MWH
+            and p.end > p.start
+        ),
+        key=lambda p: (p.start, p.end),
+    )
+    kept: list[PricePoint] = []
+    for point in usable:
+        if not kept or point.start >= kept[-1].end:
+            kept.append(point)
+    return Series(
+        zone=zone,
+        signal=Signal.PRICE,
+        unit=price_unit(currency),
+        source="openadr",
+        start=np.array([int(p.start) for p in kept], dtype=np.int64),
+        length=np.array([int(p.end - p.start) for p in kept], dtype=np.int32),
+        value=np.array([p.value * _PER_MWH[(p.units or "").upper()] for p in kept]),
+        quality=np.array(
+            [Quality.MEASURED if p.start <= fetched_at else Quality.FORECAST for p in kept],
+            dtype=np.int8,
+        ),
+        fetched_at=fetched_at,
+    )
 
 
 # --- wire format (OpenADR 3.1, the parts gridaware reads) -----------------------------------
