@@ -31,13 +31,19 @@ def _simulate(args: argparse.Namespace) -> int:
         limit=args.limit,
         params=params,
         names=args.policies.split(",") if args.policies else None,
+        every=args.every,
     )
     print(
         f"{rep.work.count} jobs, zones {', '.join(zones)}, slack {args.slack:g} h, "
         f"capacity +{100 * args.headroom:.0f}% headroom, forecasts: {rep.forecasts.source}"
     )
     print(table(rep.rows()))
-    print(f"interruptible perfect-foresight bound: {rep.interruptible_bound_kg:,.0f} kg")
+    bound = rep.interruptible_bound_kg
+    oracle = rep.results["oracle"].carbon_kg if "oracle" in rep.results else float("nan")
+    print(
+        f"non-interruptible oracle: {oracle:,.0f} kg; interruptible perfect-foresight bound: "
+        f"{bound:,.0f} kg (OF ORACLE / OF BOUND: share of each one's saving captured)"
+    )
     for zone, src in zip(rep.regions.zones, rep.regions.price_sources, strict=True):
         if src.startswith("synthetic"):
             print(f"note: {zone} prices are {src}")
@@ -58,7 +64,8 @@ def add(sub: Any) -> None:
         "--data-dir",
         type=Path,
         default=Path("../shared/data"),
-        help="directory with carbon/ and prices/ traces (default: ../shared/data)",
+        help="directory with carbon/<ZONE>_<YEAR>_hourly.csv and prices/<ZONE>_electricity_"
+        "prices_<YEAR>.csv traces, any year or range (default: ../shared/data)",
     )
     sim.add_argument(
         "--zones",
@@ -72,6 +79,9 @@ def add(sub: Any) -> None:
         help="job trace: arrival_time,length,cpus (GAIA format)",
     )
     sim.add_argument("--limit", type=int, help="use only the first N jobs")
+    sim.add_argument(
+        "--every", type=int, default=1, help="use every Nth job (a sample over the whole trace)"
+    )
     sim.add_argument("--slack", type=float, default=24.0, help="hours of slack per job")
     sim.add_argument(
         "--headroom",
@@ -82,7 +92,8 @@ def add(sub: Any) -> None:
     sim.add_argument(
         "--forecast",
         default="builtin",
-        help="builtin (from the past), perfect, or noisy:STD (e.g. noisy:0.05)",
+        help="builtin (regression fitted on the past), blend (the former seasonal blend), "
+        "perfect, or noisy:STD (e.g. noisy:0.05)",
     )
     sim.add_argument("--carbon-weight", type=float, default=1.0)
     sim.add_argument("--price-weight", type=float, default=0.0)

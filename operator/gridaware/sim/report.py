@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ import numpy as np
 from gridaware.sim import policies
 from gridaware.sim.engine import Context, Params, Result, evaluate
 from gridaware.sim.scenario import (
-    YEAR_HOURS,
     Forecasts,
     Regions,
     Workload,
@@ -71,6 +71,8 @@ class Report:
                 zip(self.regions.zones, self.regions.capacity.tolist(), strict=True)
             ),
             "jobs": self.work.count,
+            "trace_start": dt.datetime.fromtimestamp(self.regions.start, dt.UTC).isoformat(),
+            "trace_hours": self.regions.hours,
             "slack_hours": self.params.slack,
             "forecast": self.forecasts.source,
             "interruptible_oracle_bound_kg": self.interruptible_bound_kg,
@@ -95,55 +97,88 @@ class Report:
         }
 
     def plot(self, out: Path) -> list[Path]:
+        """Two PNGs sized to the scenario: cumulative emissions per policy over the span the
+        jobs use (days from the trace's first hour, kg or t as fits), and one week (or the
+        whole trace when shorter) of gridaware's load per region over its carbon intensity;
+        a region without load says so instead of drawing an empty scale."""
         import matplotlib  # noqa: PLC0415
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # noqa: PLC0415
 
-        from gridaware.sim.engine import WATTS_PER_CPU  # noqa: PLC0415
-
         out.mkdir(parents=True, exist_ok=True)
         reg, w = self.regions, self.work
-        t_count = reg.carbon.shape[1]
-        fig, ax = plt.subplots(figsize=(10, 5))
-        for name, r in self.results.items():
-            s = r.schedule
-            job = np.array(s.job)
-            kw = w.cpus[job] * WATTS_PER_CPU / 1000
-            per_hour = np.zeros(t_count)
-            for rr, ss, ee, k in zip(s.region, s.start, s.end, kw, strict=True):
-                a, b = int(np.floor(ss)), int(np.ceil(ee))
-                per_hour[a:b] += k * reg.carbon[rr, a:b] * reg.pue[rr] / 1000
-            ax.plot(np.arange(t_count) / 24, np.cumsum(per_hour) / 1000, label=name)
-        ax.set_xlabel("day of 2023")
-        ax.set_ylabel("cumulative emissions (t CO2e, location-based)")
-        ax.set_title("Cumulative emissions per policy")
-        ax.legend()
+        t0 = dt.datetime.fromtimestamp(reg.start, dt.UTC).strftime("%Y-%m-%d")
+        lo = int(np.floor(w.arrival.min()))
+        hi = min(reg.carbon.shape[1], int(np.ceil(w.deadline.max())) + 1)
         first = out / "cumulative-emissions.png"
-        fig.savefig(first, dpi=110, bbox_inches="tight")
+        self._plot_cumulative(plt, first, lo, hi, t0)
+        second = out / "region-load.png"
+        self._plot_load(plt, second, lo, hi, t0)
+        return [first, second]
+
+    def _hourly_emissions(self, name: str, t_count: int) -> np.ndarray:
+        from gridaware.sim.engine import WATTS_PER_CPU  # noqa: PLC0415
+
+        reg, w, s = self.regions, self.work, self.results[name].schedule
+        per_hour = np.zeros(t_count)
+        for j, rr, ss, ee in zip(s.job, s.region, s.start, s.end, strict=True):
+            a, b = int(np.floor(ss)), int(np.ceil(ee))
+            kw = w.cpus[j] * WATTS_PER_CPU / 1000
+            per_hour[a:b] += kw * reg.carbon[rr, a:b] * reg.pue[rr] / 1000
+        return per_hour
+
+    def _plot_cumulative(self, plt: Any, path: Path, lo: int, hi: int, t0: str) -> None:
+        t_count = self.regions.carbon.shape[1]
+        curves = {n: np.cumsum(self._hourly_emissions(n, t_count)[lo:hi]) for n in self.results}
+        peak = max((float(c[-1]) for c in curves.values() if c.size), default=0.0)
+        scale, unit = (1000.0, "t") if peak >= 1000 else (1.0, "kg")
+        span_days = (hi - lo) / 24
+        x = np.arange(lo, hi) / 24 if span_days > 2 else np.arange(lo, hi) - lo
+        fig, ax = plt.subplots(figsize=(10, 5))
+        for name, c in curves.items():
+            ax.plot(x, c / scale, label=name)
+        ax.set_xlim(x[0], x[-1]) if x.size > 1 else None
+        ax.set_xlabel(f"day from {t0}" if span_days > 2 else f"hour from hour {lo} of {t0}")
+        ax.set_ylabel(f"cumulative emissions ({unit} CO2e, location-based)")
+        ax.set_title(f"Cumulative emissions per policy ({self.work.count} jobs)")
+        ax.legend()
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
 
-        s = self.results["gridaware"].schedule
+    def _plot_load(self, plt: Any, path: Path, lo: int, hi: int, t0: str) -> None:
+        reg, w = self.regions, self.work
+        name = "gridaware" if "gridaware" in self.results else next(iter(self.results))
+        s = self.results[name].schedule
         load = np.zeros(reg.carbon.shape)
         for jj, rr, ss, ee in zip(s.job, s.region, s.start, s.end, strict=True):
             load[rr, int(np.floor(ss)) : int(np.ceil(ee))] += w.cpus[jj]
-        mid = int(np.median(w.arrival))  # one week around the middle of the workload
-        days = slice(max(0, mid - 84), max(0, mid - 84) + 168)
+        if hi - lo <= 168:
+            a, b = lo, hi
+        else:
+            mid = int(np.median(w.arrival))
+            a = min(max(lo, mid - 84), hi - 168)
+            b = a + 168
+        hours = np.arange(a, b) / 24
         fig, axes = plt.subplots(reg.count, 1, figsize=(10, 2.2 * reg.count), sharex=True)
+        axes = np.atleast_1d(axes)
         for i, zone in enumerate(reg.zones):
-            ax = axes[i] if reg.count > 1 else axes
-            hours = np.arange(t_count)[days] / 24
-            ax.fill_between(hours, load[i, days], step="post", alpha=0.4, label="gridaware load")
-            ax.set_ylabel(f"{zone}\ncpus")
-            ax2 = ax.twinx()
-            ax2.plot(hours, reg.carbon[i, days], color="black", lw=0.8)
-            ax2.set_ylabel("g/kWh")
-        axes[-1].set_xlabel("day of 2023 (one week around the workload's median arrival)")
-        fig.suptitle("gridaware: load per region over the carbon intensity")
-        second = out / "region-load.png"
-        fig.savefig(second, dpi=110, bbox_inches="tight")
+            ax = axes[i]
+            ax.plot(hours, reg.carbon[i, a:b], color="black", lw=0.8)
+            ax.set_ylabel(f"{zone}\ngCO2e/kWh")
+            ax.set_xlim(hours[0], hours[-1])
+            if load[i, a:b].max(initial=0.0) > 0:
+                ax2 = ax.twinx()
+                ax2.fill_between(hours, load[i, a:b], step="post", alpha=0.35, label="load")
+                ax2.set_ylabel("busy cpus")
+                ax2.set_ylim(0, None)
+            else:
+                ax.text(0.01, 0.85, "no load in this window", transform=ax.transAxes, fontsize=8)
+        what = "the whole trace" if hi - lo <= 168 else "one week around the median arrival"
+        axes[-1].set_xlabel(f"day from {t0} ({what})")
+        fig.suptitle(f"{name}: busy cpus per region over the carbon intensity")
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
-        return [first, second]
 
 
 def capacities(regions: Regions, work: Workload, headroom: float) -> np.ndarray:
@@ -169,8 +204,9 @@ def simulate(
     params = params or Params(slack=slack)
     params.slack = slack
     work = load_workload(workload, len(zones), slack, limit=limit, every=every)
-    pad = int(np.ceil(max(0.0, float(work.deadline.max()) - YEAR_HOURS))) + params.horizon + 2
-    regions = load_regions(zones, data_dir, pad)
+    regions = load_regions(
+        zones, data_dir, params.horizon + 2, need_hours=float(work.deadline.max())
+    )
     regions.capacity = capacities(regions, work, headroom)
     fc = build_forecasts(regions, params.horizon, forecast)
     ctx = Context(regions, work, fc, params)

@@ -1,14 +1,15 @@
 """Loading a scenario: regions with hourly carbon and price traces (through the signals
 layer's trace reader), a job trace, capacities, and the forecasts every policy may use.
 
-Traces are one calendar year; windows that run past its end wrap around to its start, so jobs
-arriving in late December are scored like any other (documented in the report).
+Traces cover any range (read from the data: a year, a leap year, part of one or several);
+job arrivals count hours from its first hour, and windows that run past its end wrap around to
+its start, so jobs arriving at the end are scored like any other (documented in the report).
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class Regions:
     price_sources: list[str]
     pue: F64  # (R,)
     capacity: F64 = field(default_factory=lambda: np.zeros(0))  # (R,) cpus
+    start: int = 0  # epoch seconds of hour 0
+    hours: int = YEAR_HOURS  # hours of recorded data (the rest wraps around)
 
     @property
     def count(self) -> int:
@@ -63,31 +66,58 @@ def _fill(values: F64) -> F64:
     return values
 
 
-def load_regions(zones: list[str], data_dir: Path, pad_hours: int, pue: float = 1.0) -> Regions:
-    """Hourly 2023 carbon (lifecycle) and price per zone, padded by wrapping around."""
-    replay = Replay("replay", data_dir)
-    start = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp())
-    carbon, price, sources = [], [], []
+def load_regions(
+    zones: list[str],
+    data_dir: Path,
+    pad_hours: int,
+    pue: float = 1.0,
+    paths: Mapping[str, Mapping[str, Sequence[Path | str]]] | None = None,
+    need_hours: float = 0.0,
+) -> Regions:
+    """Hourly carbon (lifecycle) and price per zone over the range every zone's carbon trace
+    covers (read from the data: any year, a partial year or several), extended by wrapping
+    around to ``need_hours`` (the last deadline) and then ``pad_hours`` more (the forecast
+    horizon). Traces come from the documented layout under ``data_dir`` or from explicit
+    ``paths`` (``Replay``)."""
+    replay = Replay("replay", data_dir, paths=paths)
+    spans = []
     for zone in zones:
         try:
-            c = replay.history(zone, Signal.CARBON, start, start + YEAR_HOURS * 3600)
+            spans.append(replay.span(zone, Signal.CARBON))
         except SignalError as exc:
             raise ValueError(f"no carbon trace for {zone} in {data_dir}: {exc}") from None
-        carbon.append(_fill(c.hourly(start, YEAR_HOURS)))
-        try:
-            p = replay.history(zone, Signal.PRICE, start, start + YEAR_HOURS * 3600)
-            price.append(
-                _fill(p.hourly(start, YEAR_HOURS)) * money.USD_PER[money.currency_of(p.unit)]
-            )
-            sources.append("recorded day-ahead prices")
-        except SignalError:
-            _, synth, currency = synthetic_values(zone, start, YEAR_HOURS)
-            price.append(synth * money.USD_PER[currency])
-            sources.append("synthetic (no recorded prices)")
-    reps = 1 + -(-pad_hours // YEAR_HOURS)
-    c_arr = np.tile(np.array(carbon), reps)[:, : YEAR_HOURS + pad_hours]
-    p_arr = np.tile(np.array(price), reps)[:, : YEAR_HOURS + pad_hours]
-    return Regions(zones, c_arr, p_arr, sources, np.full(len(zones), pue))
+    start, end = max(s for s, _ in spans), min(e for _, e in spans)
+    if end <= start:
+        raise ValueError(f"the carbon traces of {', '.join(zones)} have no hour in common")
+    hours = (end - start) // 3600
+    carbon, price, sources = [], [], []
+    for zone in zones:
+        c = replay.history(zone, Signal.CARBON, start, end)
+        carbon.append(_fill(c.hourly(start, hours)))
+        p, src = _prices(replay, zone, start, hours)
+        price.append(p)
+        sources.append(src)
+    total = max(hours, int(np.ceil(need_hours))) + pad_hours
+    reps = -(-total // hours)
+    c_arr = np.tile(np.array(carbon), reps)[:, :total]
+    p_arr = np.tile(np.array(price), reps)[:, :total]
+    return Regions(zones, c_arr, p_arr, sources, np.full(len(zones), pue), start=start, hours=hours)
+
+
+def _prices(replay: Replay, zone: str, start: int, hours: int) -> tuple[F64, str]:
+    """USD/MWh per hour: recorded day-ahead prices when they cover at least 90 % of the
+    range (short gaps interpolated), else the synthetic model (said so in the report)."""
+    try:
+        p = replay.history(zone, Signal.PRICE, start, start + hours * 3600)
+        values = p.hourly(start, hours)
+        if np.isfinite(values).mean() >= 0.9:
+            usd = _fill(values) * money.USD_PER[money.currency_of(p.unit)]
+            return usd, "recorded day-ahead prices"
+        note = "synthetic (recorded prices cover too little of the range)"
+    except SignalError:
+        note = "synthetic (no recorded prices)"
+    _, synth, currency = synthetic_values(zone, start, hours)
+    return synth * money.USD_PER[currency], note
 
 
 def load_workload(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -110,20 +111,46 @@ CARBON_COLUMNS = {
 }
 
 
+PRICE_COLUMN = re.compile(r"^Price \((?P<currency>[A-Z]{3})/MWh\)$")
+
+
+def _column(
+    fieldnames: list[str], signal: Signal, carbon_column: str, path: Path
+) -> tuple[str, str]:
+    """(column, unit) of ``signal`` in a trace's header; a clear error when it is not there."""
+    if signal is Signal.PRICE:
+        for name in fieldnames:
+            m = PRICE_COLUMN.match(name.strip())
+            if m:
+                return name, price_unit(m["currency"])
+        raise FeedDataError(
+            f"replay: {path.name} has no price column 'Price (<CUR>/MWh)' (columns: "
+            f"{', '.join(fieldnames)})"
+        )
+    column = carbon_column if signal is Signal.CARBON else "Renewable Percentage"
+    if column not in fieldnames:
+        raise FeedDataError(
+            f"replay: {path.name} has no column {column!r} (columns: {', '.join(fieldnames)})"
+        )
+    return column, (CARBON_UNIT if signal is Signal.CARBON else "%")
+
+
 @lru_cache(maxsize=64)
-def _read_trace(path: Path, column: str) -> tuple[int, np.ndarray, np.ndarray]:
-    """(first hour epoch, values, estimated flags) of an hourly trace CSV."""
+def _read_trace(
+    path: Path, signal: Signal, carbon_column: str
+) -> tuple[int, np.ndarray, np.ndarray, str]:
+    """(first hour epoch, values, estimated flags, unit) of an hourly trace CSV (UTC times,
+    ``Datetime (UTC)``); any year or range, leap years included. Gaps and duplicate hours
+    are errors that say where they are."""
     times: list[int] = []
     values: list[float] = []
     estimated: list[bool] = []
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames is None or column not in reader.fieldnames:
-                raise FeedDataError(f"replay: {path.name} has no column {column!r}")
-            time_col = "Datetime (UTC)"
+            column, unit = _column(list(reader.fieldnames or []), signal, carbon_column, path)
             for row in reader:
-                text = row[time_col].strip().replace(" ", "T")
+                text = row["Datetime (UTC)"].strip().replace(" ", "T")
                 stamp = dt.datetime.fromisoformat(text)
                 if stamp.tzinfo is None:
                     stamp = stamp.replace(tzinfo=dt.UTC)
@@ -135,14 +162,79 @@ def _read_trace(path: Path, column: str) -> tuple[int, np.ndarray, np.ndarray]:
     if not times:
         raise FeedDataError(f"replay: {path} is empty")
     t = np.array(times, dtype=np.int64)
-    if np.any(np.diff(t) != HOUR):
-        raise FeedDataError(f"replay: {path.name} is not a gap-free hourly series")
-    return int(t[0]), np.array(values), np.array(estimated)
+    _check_hourly(t, path.name)
+    return int(t[0]), np.array(values), np.array(estimated), unit
+
+
+def _check_hourly(t: np.ndarray, what: str) -> None:
+    """Raise FeedDataError naming the first duplicate, backwards step or gap."""
+    steps = np.diff(t)
+    bad = np.flatnonzero(steps != HOUR)
+    if bad.size == 0:
+        return
+    i = int(bad[0])
+    at = dt.datetime.fromtimestamp(int(t[i + 1]), dt.UTC).isoformat()
+    if steps[i] == 0:
+        raise FeedDataError(f"replay: {what}: duplicate hour {at}")
+    if steps[i] < 0:
+        raise FeedDataError(f"replay: {what}: hours out of order at {at}")
+    if steps[i] % HOUR:
+        raise FeedDataError(f"replay: {what}: {at} is not on the hour")
+    raise FeedDataError(
+        f"replay: {what}: gap of {int(steps[i] // HOUR) - 1} h before {at} (hourly data only)"
+    )
+
+
+def _join(
+    parts: list[tuple[int, np.ndarray, np.ndarray, str]], names: list[str]
+) -> tuple[int, np.ndarray, np.ndarray, str]:
+    """Consecutive traces (e.g. one file per year) as one series; they must join without a
+    gap or an overlap and share a unit."""
+    parts_sorted = sorted(zip(parts, names, strict=True), key=lambda pn: pn[0][0])
+    (t0, values, est, unit), first_name = parts_sorted[0]
+    out_v, out_e, end = [values], [est], t0 + HOUR * len(values)
+    for (t, v, e, u), name in parts_sorted[1:]:
+        if u != unit:
+            raise FeedDataError(f"replay: {name} is in {u}, {first_name} in {unit}")
+        if t != end:
+            at = dt.datetime.fromtimestamp(min(t, end), dt.UTC).isoformat()
+            kind = "overlaps the previous file" if t < end else "leaves a gap"
+            raise FeedDataError(f"replay: {name} {kind} at {at}")
+        out_v.append(v)
+        out_e.append(e)
+        end = t + HOUR * len(v)
+    return t0, np.concatenate(out_v), np.concatenate(out_e), unit
+
+
+def trace_files(directory: Path, code: str, signal: Signal) -> list[Path]:
+    """The documented layout: ``carbon/<ZONE>_<YEAR>_hourly.csv`` and
+    ``prices/<ZONE>_electricity_prices_<YEAR>.csv`` (any years, one file or several
+    consecutive ones), or ``carbon/<ZONE>_hourly.csv`` / ``prices/<ZONE>_electricity_prices.csv``
+    for a trace of any range."""
+    if signal is Signal.PRICE:
+        pattern, plain = (
+            re.compile(rf"^{re.escape(code)}_electricity_prices_\d{{4}}\.csv$"),
+            (f"{code}_electricity_prices.csv"),
+        )
+        folder = directory / "prices"
+    else:
+        pattern, plain = (
+            re.compile(rf"^{re.escape(code)}_\d{{4}}_hourly\.csv$"),
+            (f"{code}_hourly.csv"),
+        )
+        folder = directory / "carbon"
+    if not folder.is_dir():
+        return []
+    found = sorted(p for p in folder.iterdir() if pattern.match(p.name))
+    return found or ([folder / plain] if (folder / plain).exists() else [])
 
 
 class Replay(Provider):
-    """Recorded hourly traces (``<ZONE>_2023_hourly.csv`` carbon, ``<ZONE>_electricity_prices_
-    2023.csv`` prices in USD/MWh) served as if they happened ``offset`` seconds later.
+    """Recorded hourly traces served as if they happened ``offset`` seconds later: from the
+    documented layout under ``directory`` (``trace_files``: any year or range, several
+    consecutive files joined) or from explicit ``paths`` per zone and signal
+    (``{zone: {"carbon": [files], "price": [files]}}``). Price files carry their currency in
+    the ``Price (<CUR>/MWh)`` column.
 
     With an offset that maps a recorded day onto today, and the operator's replay clock running
     faster than wall time, demos and tests replay a real day in minutes. Forecasts are the
@@ -161,26 +253,38 @@ class Replay(Provider):
         zone_map: Mapping[str, str] | None = None,
         factor: str = "lifecycle",
         perfect_forecast: bool = True,
+        paths: Mapping[str, Mapping[str, Sequence[Path | str]]] | None = None,
     ) -> None:
         super().__init__(name, zone_map)
         self.directory = directory
         self.offset = int(offset)
         self.column = CARBON_COLUMNS[factor]
         self.perfect_forecast = perfect_forecast
+        self.paths = {
+            z: {k: [Path(p) for p in v] for k, v in m.items()} for z, m in (paths or {}).items()
+        }
+
+    def files(self, zone: str, signal: Signal) -> list[Path]:
+        key = "price" if signal is Signal.PRICE else "carbon"
+        explicit = self.paths.get(zone, {}).get(key)
+        if explicit is not None:
+            return explicit
+        return trace_files(self.directory, self.code(zone), signal)
 
     def _trace(self, zone: str, signal: Signal) -> tuple[int, np.ndarray, np.ndarray, str]:
-        code = self.code(zone)
-        if signal is Signal.PRICE:
-            path = self.directory / "prices" / f"{code}_electricity_prices_2023.csv"
-            column, unit = "Price (USD/MWh)", price_unit("USD")
-        else:
-            path = self.directory / "carbon" / f"{code}_2023_hourly.csv"
-            column = self.column if signal is Signal.CARBON else "Renewable Percentage"
-            unit = CARBON_UNIT if signal is Signal.CARBON else "%"
-        if not path.exists():
-            raise NoDataError(f"{self.name}: no {signal.value} trace for {zone} ({path.name})")
-        t0, values, est = _read_trace(path, column)
+        files = self.files(zone, signal)
+        missing = [p for p in files if not p.exists()]
+        if not files or missing:
+            what = missing[0].name if missing else f"in {self.directory}"
+            raise NoDataError(f"{self.name}: no {signal.value} trace for {zone} ({what})")
+        parts = [_read_trace(p, signal, self.column) for p in files]
+        t0, values, est, unit = _join(parts, [p.name for p in files])
         return t0 + self.offset, values, est, unit
+
+    def span(self, zone: str, signal: Signal) -> tuple[int, int]:
+        """[first hour, end) of the recorded trace (epoch seconds, offset applied)."""
+        t0, values, _, _ = self._trace(zone, signal)
+        return t0, t0 + HOUR * len(values)
 
     def history(self, zone: str, signal: Signal, start: float, end: float) -> Series:
         self._require(signal)
