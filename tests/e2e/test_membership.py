@@ -27,7 +27,7 @@ from tests.conftest import Lab, Operator, cluster_ready, kubectl, wait_for
 
 pytestmark = pytest.mark.slow
 
-JOB = {
+JOB_BODY: dict[str, Any] = {
     "apiVersion": "batch/v1",
     "kind": "Job",
     "metadata": {"name": "probe"},
@@ -37,7 +37,14 @@ JOB = {
         }
     },
 }
-POD = {"metadata": {"name": "direct"}, "spec": {"containers": [{"name": "m", "image": "x:1"}]}}
+JOB = kubernetes.client.V1Job.model_validate(JOB_BODY)
+POD = kubernetes.client.V1Pod.model_validate(
+    {"metadata": {"name": "direct"}, "spec": {"containers": [{"name": "m", "image": "x:1"}]}}
+)
+
+
+def ns_body(name: str) -> kubernetes.client.V1Namespace:
+    return kubernetes.client.V1Namespace.model_validate({"metadata": {"name": name}})
 
 
 def hub_kubeconfig(lab: Lab, member: str) -> dict[str, Any]:
@@ -104,27 +111,33 @@ def test_the_operator_identity_runs_jobs_and_nothing_else(
         "bind cluster-admin to itself": lambda: kubernetes.client.RbacAuthorizationV1Api(
             operator_client
         ).create_cluster_role_binding(
-            {
-                "metadata": {"name": "escalate"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": "cluster-admin",
-                },
-                "subjects": [{"kind": "User", "name": membership.USERNAME}],
-            }
+            kubernetes.client.V1ClusterRoleBinding.model_validate(
+                {
+                    "metadata": {"name": "escalate"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [{"kind": "User", "name": membership.USERNAME}],
+                }
+            )
         ),
-        "delete a Node": lambda: core.delete_node(core.list_node().items[0].metadata.name),
+        "delete a Node": lambda: core.delete_node(
+            str(core.list_node().items[0].to_dict()["metadata"]["name"])
+        ),
         "create a Job in kube-system": lambda: batch.create_namespaced_job("kube-system", JOB),
         "create a Job in default": lambda: batch.create_namespaced_job("default", JOB),
         "create a Job in gridaware-system": lambda: batch.create_namespaced_job(
             "gridaware-system", JOB
         ),
         "create a kube-* namespace": lambda: core.create_namespace(
-            {"metadata": {"name": f"kube-{uuid.uuid4().hex[:6]}"}}
+            ns_body(f"kube-{uuid.uuid4().hex[:6]}")
         ),
         "create a ServiceAccount token": lambda: core.create_namespaced_service_account_token(
-            membership.SERVICE_ACCOUNT, "gridaware-system", {"spec": {}}
+            membership.SERVICE_ACCOUNT,
+            "gridaware-system",
+            kubernetes.client.AuthenticationV1TokenRequest.model_validate({"spec": {}}),
         ),
     }
     allowed = {what: code for what, call in denied.items() if (code := status_of(call)) != 403}
@@ -146,13 +159,14 @@ def test_an_explicit_namespace_list_is_all_the_operator_may_use(
         client = clients.from_kubeconfig(hub_kubeconfig(lab, member))
         batch = kubernetes.client.BatchV1Api(client)
         core = kubernetes.client.CoreV1Api(client)
-        labels = core.read_namespace(namespace).metadata.labels  # get is allowed
+        meta = core.read_namespace(namespace).metadata  # get is allowed
+        labels = (meta.labels if meta else None) or {}
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
         batch.create_namespaced_job(namespace, JOB)
         batch.delete_namespaced_job("probe", namespace)
-        kubernetes.client.CoreV1Api(admin).create_namespace({"metadata": {"name": other}})
+        kubernetes.client.CoreV1Api(admin).create_namespace(ns_body(other))
         assert status_of(lambda: batch.create_namespaced_job(other, JOB)) == 403
-        refused = message_of(lambda: core.create_namespace({"metadata": {"name": f"{other}-new"}}))
+        refused = message_of(lambda: core.create_namespace(ns_body(f"{other}-new")))
         assert f"re-run gridaware member join with --namespace {other}-new" in refused
     finally:
         membership.join(admin, hub, register.join_request(cluster), server=cluster.api_url)

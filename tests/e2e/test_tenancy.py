@@ -256,35 +256,44 @@ def tenant(lab: Lab, policy: str) -> Iterator[kubernetes.client.ApiClient]:
     hub = lab.client("hub")
     core = kubernetes.client.CoreV1Api(hub)
     rbac = kubernetes.client.RbacAuthorizationV1Api(hub)
-    core.create_namespaced_service_account(TEAM, {"metadata": {"name": "alice"}})
+    core.create_namespaced_service_account(
+        TEAM, kubernetes.client.V1ServiceAccount.model_validate({"metadata": {"name": "alice"}})
+    )
     rbac.create_namespaced_role(
         TEAM,
-        {
-            "metadata": {"name": "gridawarejob-submitter"},
-            "rules": [
-                {
-                    "apiGroups": [GROUP],
-                    "resources": ["gridawarejobs"],
-                    "verbs": ["create", "get", "list", "watch", "update", "patch", "delete"],
-                }
-            ],
-        },
+        kubernetes.client.V1Role.model_validate(
+            {
+                "metadata": {"name": "gridawarejob-submitter"},
+                "rules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "resources": ["gridawarejobs"],
+                        "verbs": ["create", "get", "list", "watch", "update", "patch", "delete"],
+                    }
+                ],
+            }
+        ),
     )
     rbac.create_namespaced_role_binding(
         TEAM,
-        {
-            "metadata": {"name": "alice-submits"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "gridawarejob-submitter",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": TEAM}],
-        },
+        kubernetes.client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": "alice-submits"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "gridawarejob-submitter",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": TEAM}],
+            }
+        ),
     )
-    token = core.create_namespaced_service_account_token(
-        "alice", TEAM, {"spec": {"expirationSeconds": 3600}}
-    ).status.token
+    request = kubernetes.client.AuthenticationV1TokenRequest.model_validate(
+        {"spec": {"expirationSeconds": 3600}}
+    )
+    answer = core.create_namespaced_service_account_token("alice", TEAM, request).status
+    assert answer is not None
+    token = answer.token
     admin = yaml.safe_load(lab.state.cluster("hub").kubeconfig.read_text())
     config = {
         "apiVersion": "v1",
@@ -386,8 +395,8 @@ def test_baseline_level_allows_what_only_restricted_forbids(
         )
         message = rejection(tenant, TEAM, body("priv", escape(f"{C}.privileged", True))) or ""
         assert "remove securityContext.privileged" in message
-        message = rejection(tenant, TEAM, body("sa", escape("serviceAccountName", "trainer")))
-        assert message and "(none allowed, ask an admin)" in message
+        refused = rejection(tenant, TEAM, body("sa", escape("serviceAccountName", "trainer")))
+        assert refused and "(none allowed, ask an admin)" in refused
     finally:
         install(lab, policy)
         time.sleep(0.5)

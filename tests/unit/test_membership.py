@@ -170,7 +170,9 @@ def test_a_safe_inline_kubeconfig_loads() -> None:
 FIELDS = st.sampled_from(
     [*clients.REFUSED_USER_FIELDS, *clients.REFUSED_CLUSTER_FIELDS, "token", "server"]
 )
-leaf = st.none() | st.booleans() | st.text(max_size=3) | st.just({}) | st.just([])
+leaf: st.SearchStrategy[Any] = (
+    st.none() | st.booleans() | st.text(max_size=3) | st.just({}) | st.just([])
+)
 entry = st.fixed_dictionaries(
     {"name": leaf}, optional={"user": st.dictionaries(FIELDS, leaf, max_size=3), "cluster": leaf}
 )

@@ -410,6 +410,16 @@ def test_accepts_the_gridawarejob_model() -> None:
     assert str(violations(spec, "team-a")[0]).startswith("spec.hostPID: ")
 
 
+def test_checks_every_replicated_job_of_a_jobset() -> None:
+    replicated = [
+        {"name": "leader", "template": {"spec": job(RESTRICTED_POD)}},
+        {"name": "workers", "template": {"spec": job(with_(RESTRICTED_POD, "nodeName", "n"))}},
+    ]
+    spec = GridAwareJobSpec.model_validate({"jobSet": {"replicatedJobs": replicated}})
+    [v] = violations(spec, "team-a")
+    assert (v.rule, v.path) == ("node-name", "jobSet.replicatedJobs[1].spec.nodeName")
+
+
 def test_namespace_labels() -> None:
     assert namespace_labels("baseline")["pod-security.kubernetes.io/enforce"] == "baseline"
     assert namespace_labels("restricted")["pod-security.kubernetes.io/warn"] == "restricted"

@@ -102,11 +102,14 @@ class Policy:
         return self.service_accounts.get(namespace, frozenset())
 
 
-class HasTemplate(Protocol):
-    """A GridAwareJobSpec (or anything with the batch/v1 JobSpec as ``template``)."""
+class HasWorkload(Protocol):
+    """A GridAwareJobSpec: a batch/v1 JobSpec as ``template`` or a JobSet spec as ``job_set``."""
 
     @property
-    def template(self) -> dict[str, Any]: ...
+    def template(self) -> dict[str, Any] | None: ...
+
+    @property
+    def job_set(self) -> dict[str, Any] | None: ...
 
 
 Obj = Mapping[str, Any]
@@ -114,12 +117,36 @@ Check = Callable[[Obj, Level], Iterator[Violation]]
 
 
 def violations(
-    job_spec: Obj | HasTemplate, namespace: str, policy: Policy | None = None
+    job_spec: Obj | HasWorkload, namespace: str, policy: Policy | None = None
 ) -> list[Violation]:
-    """Every violation of ``policy`` by the pod template of ``job_spec`` (a batch/v1 JobSpec
-    as a dict, or a GridAwareJobSpec), for a GridAwareJob in ``namespace``; [] when it may run."""
+    """Every violation of ``policy`` by the pod templates of ``job_spec`` (a batch/v1 JobSpec
+    as a dict, or a GridAwareJobSpec: its Job template or every replicated job of its JobSet),
+    for a GridAwareJob in ``namespace``; [] when it may run. Paths of a JobSet's pods start
+    with ``jobSet.replicatedJobs[i].``."""
     policy = policy or Policy()
-    spec_obj = job_spec if isinstance(job_spec, Mapping) else job_spec.template
+    found: list[Violation] = []
+    for prefix, spec_obj in _job_specs(job_spec):
+        found.extend(
+            Violation(v.rule, prefix + v.path, v.message)
+            for v in _template_violations(spec_obj, namespace, policy)
+        )
+    return found
+
+
+def _job_specs(job_spec: Obj | HasWorkload) -> list[tuple[str, Obj]]:
+    if isinstance(job_spec, Mapping):
+        return [("", job_spec)]
+    specs: list[tuple[str, Obj]] = []
+    if job_spec.template is not None:
+        specs.append(("", job_spec.template))
+    for i, rj in enumerate(_list(_map(job_spec.job_set).get("replicatedJobs"))):
+        specs.append(
+            (f"jobSet.replicatedJobs[{i}].", _map(_map(_map(rj).get("template")).get("spec")))
+        )
+    return specs
+
+
+def _template_violations(spec_obj: Obj, namespace: str, policy: Policy) -> list[Violation]:
     template = _map(spec_obj.get("template"))
     pod = _map(template.get("spec"))
     meta = _map(template.get("metadata"))
