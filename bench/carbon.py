@@ -8,7 +8,7 @@
 - every policy side by side; forecasts from the built-in forecaster (what the operator can
   know), then the same with perfect forecasts and with 5 % noise for comparison.
 
-    .venv/bin/python bench/carbon.py [--limit N]
+    .venv/bin/python bench/carbon.py [--limit N] [--every N] [--forecasts builtin,perfect]
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ DATA = ROOT.parent / "shared" / "data"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--every", type=int, default=1, help="keep every Nth job (a sample)")
+    parser.add_argument("--forecasts", default="builtin,noisy:0.05,perfect")
     parser.add_argument("--plots", type=Path)
     args = parser.parse_args()
-    for model in ("builtin", "noisy:0.05", "perfect"):
+    for model in args.forecasts.split(","):
         wall, cpu = time.time(), time.process_time()
         rep = simulate(
             ZONES,
@@ -43,13 +45,18 @@ def main() -> None:
             headroom=0.5,
             forecast=model,
             limit=args.limit,
+            every=args.every,
         )
         print(
             f"\n== forecasts: {rep.forecasts.source}; {rep.work.count} jobs; "
             f"{time.time() - wall:.0f} s wall, {time.process_time() - cpu:.0f} s CPU =="
         )
         print(table(rep.rows()))
-        print(f"interruptible perfect-foresight bound: {rep.interruptible_bound_kg:,.0f} kg")
+        print(
+            f"non-interruptible oracle {rep.results['oracle'].carbon_kg:,.0f} kg; interruptible "
+            f"perfect-foresight bound {rep.interruptible_bound_kg:,.0f} kg; gridaware "
+            f"{100 * rep.captured('gridaware'):.1f}% of the oracle's saving"
+        )
         if model == "builtin" and args.plots:
             for p in rep.plot(args.plots):
                 print(f"wrote {p}")

@@ -170,3 +170,31 @@ def test_forecast_all_matches_one_at_a_time() -> None:
     for t in (1, 5, 23, 24, 100, 399):
         one = forecast.seasonal_blend(series[max(0, t - 168) : t], 30)
         assert np.allclose(every[t], one)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 40), st.floats(0.2, 12), st.integers(1, 8)), min_size=1, max_size=12
+    ),
+    st.integers(0, 12),
+    st.randoms(use_true_random=False),
+)
+def test_interruptible_policy_keeps_deadlines_and_does_all_the_work(
+    jobs: list[tuple[float, float, int]], slack: int, rnd: object
+) -> None:
+    carbon = np.array([[rnd.uniform(10, 900) for _ in range(120)] for _ in range(2)])  # type: ignore[attr-defined]
+    arrival = sorted(j[0] for j in jobs)
+    ctx = _context(carbon, arrival, [j[1] for j in jobs], [j[2] for j in jobs], slack)
+    sched = policies.gridaware_interruptible(ctx)
+    result = evaluate(ctx, "gridaware-interruptible", sched)
+    assert result.deadline_misses == 0
+    done = np.zeros(ctx.work.count)
+    segments = np.zeros(ctx.work.count)
+    for j, s, e in zip(sched.job, sched.start, sched.end, strict=True):
+        assert e > s - 1e-9 and s >= ctx.work.arrival[j] - 1e-9
+        done[j] += e - s
+        segments[j] += 1
+    assert np.all(segments - 1 <= ctx.params.max_pauses)
+    pause = ctx.params.pause_overhead_h
+    assert np.allclose(done, ctx.work.length + pause * (segments - 1))

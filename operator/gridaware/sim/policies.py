@@ -363,10 +363,18 @@ def _interval_plan(
 
 
 def gridaware_interruptible(ctx: Context) -> Schedule:
-    """Checkpointable jobs: the operator's interruptible plans (pause and resume in place)."""
-    sched = Schedule()
-    for j in range(ctx.work.count):
-        _interruptible_job(ctx, sched, j)
+    """Checkpointable jobs: the operator's interruptible plans (pause and resume in place)
+    for jobs long enough to pause at all (two shortest runs); shorter ones are planned like
+    any deferred job (``core.shifting.plan``, re-planned hourly)."""
+    w, cap, sched = ctx.work, Capacity(ctx.regions), Schedule()
+    for j in range(w.count):
+        if w.length[j] >= 2 * ctx.params.min_run_h:
+            _interruptible_job(ctx, sched, j)
+            continue
+        planned = _operator_plan(ctx, cap, j)
+        r, s = planned if planned is not None else (int(w.home[j]), float(w.arrival[j]))
+        cap.take(r, s, s + w.length[j], w.cpus[j])
+        sched.add(j, r, s, s + float(w.length[j]))
     return sched
 
 

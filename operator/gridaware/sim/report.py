@@ -124,8 +124,10 @@ class Report:
         per_hour = np.zeros(t_count)
         for j, rr, ss, ee in zip(s.job, s.region, s.start, s.end, strict=True):
             a, b = int(np.floor(ss)), int(np.ceil(ee))
+            hours = np.arange(a, b)
+            share = np.minimum(ee, hours + 1) - np.maximum(ss, hours)  # part of each hour run
             kw = w.cpus[j] * WATTS_PER_CPU / 1000
-            per_hour[a:b] += kw * reg.carbon[rr, a:b] * reg.pue[rr] / 1000
+            per_hour[a:b] += kw * share * reg.carbon[rr, a:b] * reg.pue[rr] / 1000
         return per_hour
 
     def _plot_cumulative(self, plt: Any, path: Path, lo: int, hi: int, t0: str) -> None:
