@@ -116,6 +116,9 @@ BUDGET = RetryPolicy(
             "120", 1, [], "beyond the 60 s left", id="retry-after-beyond-budget-fails-fast"
         ),
         pytest.param("30", 2, [30.0], "beyond the 30 s left", id="second-wait-would-overrun"),
+        pytest.param(
+            "60", 1, [], "beyond the 60 s left", id="retry-after-leaving-no-time-to-ask-fails-fast"
+        ),
     ],
 )
 def test_retry_after_is_obeyed_within_the_total_budget(

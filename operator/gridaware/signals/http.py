@@ -8,6 +8,11 @@ only block the caller and then fail anyway). 4xx answers other than 429 are not 
 401/403 become ``FeedAuthError`` with a message that names the provider but never the
 credential. A provider can take some error statuses back as answers (``accept``) when its
 error bodies need its own parser (ENTSO-E's acknowledgement documents).
+
+The loop is ``tenacity.Retrying`` (one dependency's well-tested retry machinery instead of our
+own); only the decisions are ours (``_Plan``): what to wait, when the budget forbids another
+attempt, and the message when giving up. The clock and ``sleep`` are injected so tests can
+check long waits without taking them.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import random
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
+import tenacity
 
 from gridaware.signals.errors import FeedAuthError, FeedUnavailableError, NoDataError
 
@@ -78,10 +84,6 @@ class HttpClient:
         self._monotonic = monotonic
         self._sleep = sleep
 
-    def _backoff(self, attempt: int) -> float:
-        cap = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
-        return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
-
     def get(
         self,
         url: str,
@@ -93,40 +95,15 @@ class HttpClient:
     ) -> requests.Response:
         """GET with retries; returns a 2xx response (or one whose status is in ``accept``)
         or raises a ``SignalError``."""
-        deadline = self._monotonic() + self.policy.total_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            remaining = deadline - self._monotonic()
-            try:
-                return self._once(url, params, headers, auth, accept, remaining)
-            except _RetryableError as exc:
-                self._pause(exc, attempt, deadline)
-
-    def _pause(self, exc: _RetryableError, attempt: int, deadline: float) -> None:
-        """Sleep before the next attempt, or raise when the attempts or the budget are spent."""
-        budget = self.policy.total_timeout
-        if attempt >= self.policy.attempts:
-            raise FeedUnavailableError(
-                f"{self.provider}: {exc} (gave up after {_attempts(attempt)})"
-            ) from None
-        remaining = deadline - self._monotonic()
-        if exc.retry_after is not None:
-            if exc.retry_after + MIN_ATTEMPT_SECONDS > remaining:
-                raise FeedUnavailableError(
-                    f"{self.provider}: {exc}; the provider asks to wait "
-                    f"{exc.retry_after:.0f} s, beyond the {max(0.0, remaining):.0f} s left of "
-                    f"the {budget:.0f} s retry budget"
-                ) from None
-            delay = exc.retry_after
-        else:
-            delay = self._backoff(attempt)
-            if delay + MIN_ATTEMPT_SECONDS > remaining:
-                raise FeedUnavailableError(
-                    f"{self.provider}: {exc} (retry budget of {budget:.0f} s used up after "
-                    f"{_attempts(attempt)})"
-                ) from None
-        self._sleep(delay)
+        plan = _Plan(self.provider, self.policy, self._monotonic)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_RetryableError),
+            wait=plan.wait,
+            stop=plan.stop,
+            sleep=self._sleep,
+            retry_error_callback=plan.give_up,
+        )
+        return retrying(lambda: self._once(url, params, headers, auth, accept, plan.remaining()))
 
     def _once(
         self,
@@ -158,6 +135,65 @@ class HttpClient:
         if code in accept or 200 <= code < 300:
             return resp
         return _refuse(self.provider, resp)
+
+
+class _Plan:
+    """One call's retry decisions, as tenacity's ``wait``, ``stop`` and error callback.
+
+    The delay before each next attempt is drawn once and remembered, so ``stop`` (which checks
+    it against the budget) and ``wait`` (which sleeps it) agree whichever tenacity calls first.
+    """
+
+    def __init__(self, provider: str, policy: RetryPolicy, monotonic: Callable[[], float]) -> None:
+        self._provider = provider
+        self._policy = policy
+        self._monotonic = monotonic
+        self._deadline = monotonic() + policy.total_timeout
+        self._delays: dict[int, float] = {}
+        self._why = ""
+
+    def remaining(self) -> float:
+        return self._deadline - self._monotonic()
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        """``Retry-After`` as given (uncapped), else capped exponential backoff, full jitter."""
+        n = state.attempt_number
+        if n not in self._delays:
+            after = _failure(state).retry_after
+            cap = min(self._policy.max_delay, self._policy.base_delay * 2 ** (n - 1))
+            jitter = random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
+            self._delays[n] = jitter if after is None else after
+        return self._delays[n]
+
+    def stop(self, state: tenacity.RetryCallState) -> bool:
+        """Stop after the last attempt, or when the next wait plus an attempt overruns."""
+        n, exc = state.attempt_number, _failure(state)
+        budget = self._policy.total_timeout
+        if n >= self._policy.attempts:
+            self._why = f"{exc} (gave up after {_attempts(n)})"
+            return True
+        left = self.remaining()
+        if self.wait(state) + MIN_ATTEMPT_SECONDS <= left:
+            return False
+        if exc.retry_after is not None:
+            self._why = (
+                f"{exc}; the provider asks to wait {exc.retry_after:.0f} s, beyond the "
+                f"{max(0.0, left):.0f} s left of the {budget:.0f} s retry budget"
+            )
+        else:
+            self._why = f"{exc} (retry budget of {budget:.0f} s used up after {_attempts(n)})"
+        return True
+
+    def give_up(self, state: tenacity.RetryCallState) -> NoReturn:
+        raise FeedUnavailableError(f"{self._provider}: {self._why}") from None
+
+
+def _failure(state: tenacity.RetryCallState) -> _RetryableError:
+    """The retryable error the last attempt raised (``retry`` lets no other kind through)."""
+    exc = state.outcome.exception() if state.outcome else None
+    if not isinstance(exc, _RetryableError):
+        raise TypeError(f"retry decision without a retryable error: {exc!r}")
+    return exc
 
 
 def _refuse(provider: str, resp: requests.Response) -> requests.Response:
