@@ -416,3 +416,14 @@ def test_a_spec_with_both_or_no_workload_is_invalid() -> None:
     both = jobset_spec() | {"template": job_spec()["template"]}
     assert try_place(world, both) is None
     assert "exactly one of spec.template" in condition(world, KEY, "Scheduled")["message"]
+
+
+def test_deadline_slack_is_a_metric() -> None:
+    world = World.make(carbon={"US-CAL-CISO": None, "DE-LU": None, "US-MIDA-PJM": None})
+    spec = job_spec(schedule={"maxDelaySeconds": 7200, "expectedDurationSeconds": 3600})
+    assert try_place(world, spec) is not None  # no signal: waits
+    world.services.tick()
+    value = world.services.metrics.registry.get_sample_value(
+        "gridaware_job_deadline_slack_seconds", {"namespace": "team-a", "job": "train"}
+    )
+    assert value == 7200 - 120  # the latest start keeps the start-up margin

@@ -93,6 +93,13 @@ class Metrics:
             ["handler"],
             registry=self.registry,
         )
+        self.deadline_slack = Gauge(
+            "gridaware_job_deadline_slack_seconds",
+            "Grid seconds until the latest start that still meets the job's deadline (for a "
+            "running job: until the deadline after its remaining run); negative: at risk",
+            ["namespace", "job"],
+            registry=self.registry,
+        )
         self.reconcile = Histogram(
             "gridaware_reconcile_seconds",
             "Handler latency",
@@ -106,6 +113,11 @@ class Metrics:
             ["cluster"],
             registry=self.registry,
         )
+
+    def start(self, handlers: tuple[str, ...] = ("reconcile", "delete", "migrate")) -> None:
+        """Create the labelled series that exist from the start (0, not "no data")."""
+        for h in handlers:
+            self.reconcile_errors.labels(h)
 
     @contextmanager
     def timed(self, handler: str) -> Iterator[None]:

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gridaware.api.v1alpha1 import parse_time
+from gridaware.core.lifecycle import TERMINAL
 from gridaware.k8s.gateway import GatewayError
 from gridaware.services.accounts import AccountService
 from gridaware.services.cache import Cache
@@ -20,7 +22,7 @@ from gridaware.services.placement import PlacementService
 from gridaware.services.ports import Clock, EventsPort, HubPort, Settings, SignalsPort
 from gridaware.services.queue import WorkQueue
 from gridaware.services.runplan import RunPlanService
-from gridaware.services.statuses import Statuses
+from gridaware.services.statuses import JobRecord, Statuses
 
 log = logging.getLogger("gridaware.operator")
 
@@ -40,11 +42,14 @@ class Services:
     queue: WorkQueue
     runplan: RunPlanService
     active: Callable[[], bool] = field(default=lambda: True)  # False on a paused HA replica
+    _slack: set[tuple[str, str]] = field(default_factory=set)
+    _deadlines_at: float = 0.0
 
     def tick(self) -> None:
         """One round of the background loop."""
         self.migration.tick()
         self.runplan.tick()
+        self.deadlines()
         for rec in self.statuses.records():
             if rec.requeued:  # lost its member Job, or its migration target was taken
                 rec.requeued = False
@@ -54,6 +59,41 @@ class Services:
                     self.pause.advance(rec)
                 except GatewayError as exc:
                     log.info("%s: pause step failed: %s", rec.key, exc)
+
+    def deadlines(self, every: float = 15.0) -> None:
+        """The deadline slack of every unfinished job with a deadline (a metric), at most
+        every ``every`` wall seconds."""
+        if self.clock.wall() < self._deadlines_at:
+            return
+        self._deadlines_at = self.clock.wall() + every
+        now = self.clock.grid_now()
+        slack = self.metrics.deadline_slack
+        for rec in self.statuses.records():
+            spec, st = rec.spec, rec.status
+            labels = (rec.namespace, rec.name)
+            if spec is None or spec.schedule is None or rec.gone or st.phase in TERMINAL:
+                if labels in self._slack:
+                    slack.remove(*labels)
+                    self._slack.discard(labels)
+                continue
+            w = self.placement.window(rec, spec)
+            if w.deadline is None or w.duration is None:
+                continue
+            value = w.deadline - w.duration - self.settings.startup_seconds - now
+            if st.phase in ("Running", "Paused"):
+                value = w.deadline - now - max(0.0, w.duration - self._ran(rec, now))
+            slack.labels(*labels).set(value)
+            self._slack.add(labels)
+
+    def _ran(self, rec: JobRecord, now: float) -> float:
+        grid = self.clock.grid_clock.grid
+        done = sum(
+            grid(parse_time(r.end)) - grid(parse_time(r.start)) for r in rec.status.run_segments
+        )
+        start = rec.status.segment_start
+        return done + (
+            now - grid(parse_time(start)) if start and rec.status.phase == "Running" else 0.0
+        )
 
     def loop(self, stopped: threading.Event, interval: float) -> None:
         while not stopped.wait(interval):
@@ -75,6 +115,7 @@ def build(
     active: Callable[[], bool] | None = None,
 ) -> Services:
     metrics = metrics or Metrics()
+    metrics.start()
     cache, statuses = Cache(), Statuses(hub)
     placement = PlacementService(cache, statuses, events, feeds, clock, settings, metrics)
     accounts = AccountService(cache, statuses, feeds, clock, settings, metrics)
