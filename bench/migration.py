@@ -70,10 +70,18 @@ def job(i: int) -> dict[str, object]:
                     },
                     "spec": {
                         "restartPolicy": "Never",
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
                         "containers": [
                             {
                                 "name": "main",
                                 "image": "train:1",
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
                                 "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}},
                             }
                         ],

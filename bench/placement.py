@@ -77,10 +77,18 @@ def job(i: int, migratable: bool = False) -> dict[str, object]:
                     "metadata": {"annotations": {"lab.gridaware.dev/complete-after": "30m"}},
                     "spec": {
                         "restartPolicy": "Never",
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
                         "containers": [
                             {
                                 "name": "main",
                                 "image": "bench:1",
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
                                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
                             }
                         ],

@@ -383,15 +383,25 @@ class World:
         return [name for name, m in self.members.items() if key in m.jobs]
 
 
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def job_spec(cpu: str = "1", **extra: Any) -> dict[str, Any]:
+    """A JobSpec that the default (restricted) pod security level admits."""
+    container = {
+        "name": "c",
+        "image": "busybox",
+        "resources": {"requests": {"cpu": cpu}},
+        "securityContext": RESTRICTED_CONTAINER,
+    }
     return {
         "template": {
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [
-                        {"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu}}}
-                    ],
+                    "securityContext": RESTRICTED_POD,
+                    "containers": [container],
                 }
             }
         },

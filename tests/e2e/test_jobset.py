@@ -44,10 +44,18 @@ def training(name: str, run: str, **spec: Any) -> dict[str, Any]:
                         "metadata": {"annotations": {"lab.gridaware.dev/complete-after": run}},
                         "spec": {
                             "restartPolicy": "Never",
+                            "securityContext": {
+                                "runAsNonRoot": True,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
                             "containers": [
                                 {
                                     "name": "main",
                                     "image": "example/train:1",
+                                    "securityContext": {
+                                        "allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"]},
+                                    },
                                     "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}},
                                 }
                             ],

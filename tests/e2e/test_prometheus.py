@@ -141,7 +141,21 @@ def _gaj(name: str, cpu: str, gpus: int, run: str) -> dict[str, Any]:
                     "metadata": {"annotations": {"lab.gridaware.dev/complete-after": run}},
                     "spec": {
                         "restartPolicy": "Never",
-                        "containers": [{"name": "main", "image": "t:1", "resources": resources}],
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [
+                            {
+                                "name": "main",
+                                "image": "t:1",
+                                "resources": resources,
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                            }
+                        ],
                     },
                 },
             },

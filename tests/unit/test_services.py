@@ -427,3 +427,51 @@ def test_deadline_slack_is_a_metric() -> None:
         "gridaware_job_deadline_slack_seconds", {"namespace": "team-a", "job": "train"}
     )
     assert value == 7200 - 120  # the latest start keeps the start-up margin
+
+
+# --- tenancy: the operator re-checks what the hub's admission policy enforces ----------------
+
+
+@pytest.mark.parametrize(
+    ("key", "template_patch", "says"),
+    [
+        pytest.param(
+            KEY,
+            {"containers": [{"name": "c", "image": "x", "securityContext": {"privileged": True}}]},
+            "privileged",
+            id="privileged",
+        ),
+        pytest.param(KEY, {"hostPID": True}, "hostPID", id="host-pid"),
+        pytest.param(KEY, {"nodeName": "cp-0"}, "nodeName", id="node-name"),
+        pytest.param(KEY, {"serviceAccountName": "admin"}, "serviceAccountName", id="foreign-sa"),
+        pytest.param("default/train", {}, "default", id="default-namespace"),
+        pytest.param("kube-system/train", {}, "kube-system", id="system-namespace"),
+    ],
+)
+def test_a_job_that_breaks_pod_security_is_never_created(
+    key: str, template_patch: dict[str, Any], says: str
+) -> None:
+    world = World.make()
+    spec = job_spec()
+    spec["template"]["template"]["spec"] |= template_patch
+    assert try_place(world, spec, key) is None
+    cond = condition(world, key, "Scheduled")
+    assert cond["reason"] == "InvalidSpec" and says in cond["message"]
+    assert world.copies(key) == []
+
+
+def test_a_mapped_namespace_runs_the_job_there() -> None:
+    from gridaware.core.namespaces import NamespaceMapping  # noqa: PLC0415
+
+    world = World.make(
+        settings=Settings(namespaces=NamespaceMapping(mapping={"team-a": "tenant-a"}))
+    )
+    place(world)
+    assert list(world.members["eu-central"].jobs) == ["tenant-a/train"]
+    assert world.status(KEY)["memberJob"]["namespace"] == "tenant-a"
+    job = world.members["eu-central"].jobs["tenant-a/train"]
+    job.state, job.started = "Running", T0
+    world.sync()
+    assert world.status(KEY)["phase"] == "Running"
+    world.services.placement.delete(world.hub.body(KEY))
+    assert world.members["eu-central"].jobs == {}

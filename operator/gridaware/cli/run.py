@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from gridaware.api.v1alpha1 import parse_time
+from gridaware.core import namespaces
 from gridaware.core.clock import GridClock
+from gridaware.core.namespaces import NamespaceMapping
+from gridaware.core.podsecurity import Policy
 from gridaware.handlers.runtime import OperatorConfig
 from gridaware.services.ports import Clock, Settings
 from gridaware.signals import factory
@@ -27,15 +33,47 @@ def priority(text: str) -> int:
         raise argparse.ArgumentTypeError("must be an integer or 'random'") from None
 
 
+def tenancy(path: Path | None, level: str) -> tuple[Policy, NamespaceMapping]:
+    """The pod security policy and namespace mapping (the same values the chart gives the hub's
+    admission policy): ``level``, ``serviceAccounts`` per namespace, ``namespaceMapping``,
+    ``operatorNamespace``."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a tenancy configuration must be a mapping")
+        raw = loaded
+    level = str(raw.get("level", level))
+    if level not in ("restricted", "baseline"):
+        raise ValueError(f"pod security level {level!r} must be restricted or baseline")
+    accounts = {
+        str(ns): frozenset(str(a) for a in names)
+        for ns, names in (raw.get("serviceAccounts") or {}).items()
+    }
+    mapping = NamespaceMapping(
+        operator_namespace=str(
+            raw.get("operatorNamespace") or os.environ.get("POD_NAMESPACE") or "gridaware-system"
+        ),
+        mapping={str(k): str(v) for k, v in (raw.get("namespaceMapping") or {}).items()},
+    )
+    problems = namespaces.validate(mapping)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return Policy("baseline" if level == "baseline" else "restricted", accounts), mapping
+
+
 def config_from(args: argparse.Namespace) -> OperatorConfig:
     wall = time.time()
     start = parse_time(args.replay_start) if args.replay_start else wall
     speedup = args.speedup
+    policy, mapping = tenancy(args.tenancy_config, args.pod_security)
     settings = Settings(
         retry_delay=args.retry_delay,
         probe_interval=args.probe_interval,
         replan_wall_seconds=max(1.0, 60.0 / speedup),
         startup_seconds=args.startup_seconds,
+        pod_security=policy,
+        namespaces=mapping,
     )
     return OperatorConfig(
         kubeconfig=args.kubeconfig,
@@ -130,6 +168,18 @@ def add(sub: Any) -> None:
         type=float,
         default=120.0,
         help="grid seconds a job needs to start; a deadline keeps them free (default: 120)",
+    )
+    run.add_argument(
+        "--pod-security",
+        choices=["restricted", "baseline"],
+        default="restricted",
+        help="Pod Security level every member Job's pods must meet (default: restricted)",
+    )
+    run.add_argument(
+        "--tenancy-config",
+        type=Path,
+        help="YAML: level, serviceAccounts {namespace: [names]}, namespaceMapping "
+        "{hub: member}, operatorNamespace (the chart writes it from admissionPolicy.*)",
     )
     run.add_argument("--peering", help="Kopf peering object for HA (one replica active)")
     run.add_argument(

@@ -88,8 +88,11 @@ def _call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 class MemberApi:
     """One member cluster, reached with the kubeconfig of its GridCluster's Secret."""
 
-    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+    def __init__(
+        self, client: kubernetes.client.ApiClient, namespace_labels: dict[str, str] | None = None
+    ) -> None:
         self.client = client
+        self.namespace_labels = namespace_labels or {}
 
     def server_version(self) -> str:
         return _call(clients.server_version, self.client)
@@ -102,7 +105,7 @@ class MemberApi:
         existing one of the same owner is returned as is; another owner's raises
         ``ConflictError``."""
         create = members.create_jobset if manifest["kind"] == "JobSet" else members.create_job
-        uid, _created = _call(create, self.client, manifest)
+        uid, _created = _call(create, self.client, manifest, self.namespace_labels)
         return uid
 
     def delete_job(
@@ -137,8 +140,11 @@ class MemberApi:
 class HubApi:
     """The hub: GridAwareJob and GridCluster statuses and the members' kubeconfig Secrets."""
 
-    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+    def __init__(
+        self, client: kubernetes.client.ApiClient, namespace_labels: dict[str, str] | None = None
+    ) -> None:
         self.client = client
+        self.namespace_labels = namespace_labels or {}
 
     def patch_job_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         _call(hub.patch_job_status, self.client, namespace, name, patch)
@@ -153,7 +159,11 @@ class HubApi:
         """A client for the member from its kubeconfig Secret, and the Secret's
         resourceVersion (a changed one means rotated credentials)."""
         config, version = _call(hub.read_kubeconfig_secret, self.client, namespace, name, key)
-        return MemberApi(clients.from_kubeconfig(config)), version
+        try:
+            client = clients.from_kubeconfig(config)
+        except clients.KubeconfigError as exc:  # exec plugins, file paths: refused, never run
+            raise hub.SecretError(f"Secret {namespace}/{name}: {exc}") from None
+        return MemberApi(client, self.namespace_labels), version
 
     def secret_version(self, namespace: str, name: str) -> str:
         return _call(hub.secret_version, self.client, namespace, name)

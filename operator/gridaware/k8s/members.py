@@ -54,11 +54,15 @@ def workload_manifest(
     cluster: str,
     spec: GridAwareJobSpec,
     env: dict[str, str] | None = None,
+    member_namespace: str | None = None,
 ) -> dict[str, Any]:
-    """The member workload of a GridAwareJob (pure): a Job, or a JobSet whose every pod gets
-    ``env`` and the job label."""
+    """The member workload of a GridAwareJob in hub ``namespace`` (pure): a Job, or a JobSet
+    whose every pod gets ``env`` and the job label; created in ``member_namespace`` (default:
+    the same name)."""
     if spec.job_set is None:
-        return job_manifest(namespace, name, owner_uid, cluster, spec.template or {}, env)
+        out = job_manifest(namespace, name, owner_uid, cluster, spec.template or {}, env)
+        out["metadata"]["namespace"] = member_namespace or namespace
+        return out
     body = copy.deepcopy(spec.job_set)
     label = job_label_value(namespace, name)
     for rj in body.get("replicatedJobs") or []:
@@ -70,7 +74,7 @@ def workload_manifest(
     return {
         "apiVersion": f"{JOBSET_GROUP}/{JOBSET_VERSION}",
         "kind": "JobSet",
-        "metadata": _member_meta(namespace, name, cluster, label, annotations),
+        "metadata": _member_meta(member_namespace or namespace, name, cluster, label, annotations),
         "spec": body,
     }
 
@@ -163,7 +167,11 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def create_job(client: kubernetes.client.ApiClient, manifest: dict[str, Any]) -> tuple[str, bool]:
+def create_job(
+    client: kubernetes.client.ApiClient,
+    manifest: dict[str, Any],
+    namespace_labels: dict[str, str] | None = None,
+) -> tuple[str, bool]:
     """Create the member Job; (uid, created). An existing Job of the same owner is adopted;
     one of another owner is a conflict (ValueError)."""
     batch = kubernetes.client.BatchV1Api(client)
@@ -175,7 +183,7 @@ def create_job(client: kubernetes.client.ApiClient, manifest: dict[str, Any]) ->
         return _uid(job), True
     except ApiException as exc:
         if exc.status == 404:  # namespace missing
-            ensure_namespace(client, ns)
+            ensure_namespace(client, ns, namespace_labels)
             job = batch.create_namespaced_job(
                 ns,
                 kubernetes.client.V1Job.model_validate(manifest),
@@ -196,9 +204,18 @@ def _uid(job: kubernetes.client.V1Job) -> str:
     return str(job.metadata.uid) if job.metadata else ""
 
 
-def ensure_namespace(client: kubernetes.client.ApiClient, name: str) -> None:
+def ensure_namespace(
+    client: kubernetes.client.ApiClient, name: str, labels: dict[str, str] | None = None
+) -> None:
+    """Create a member namespace on first use, labelled (e.g. with the Pod Security level
+    that the member's own admission then enforces on the workload's pods)."""
     body = kubernetes.client.V1Namespace.model_validate(
-        {"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "gridaware"}}}
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"app.kubernetes.io/managed-by": "gridaware", **(labels or {})},
+            }
+        }
     )
     try:
         kubernetes.client.CoreV1Api(client).create_namespace(body, _request_timeout=DEFAULT_TIMEOUT)
@@ -316,7 +333,9 @@ def _jobsets(client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObj
 
 
 def create_jobset(
-    client: kubernetes.client.ApiClient, manifest: dict[str, Any]
+    client: kubernetes.client.ApiClient,
+    manifest: dict[str, Any],
+    namespace_labels: dict[str, str] | None = None,
 ) -> tuple[str, bool]:
     """Create the member JobSet; like ``create_job`` (namespace on demand, ours adopted,
     another owner's a conflict)."""
@@ -339,7 +358,7 @@ def create_jobset(
         return str(create()["metadata"]["uid"]), True
     except ApiException as exc:
         if exc.status == 404 and "jobsets" not in str(exc.body or ""):
-            ensure_namespace(client, ns)
+            ensure_namespace(client, ns, namespace_labels)
             return str(create()["metadata"]["uid"]), True
         if exc.status != 409:
             raise

@@ -97,7 +97,7 @@ class LedgerMetrics:
 
 def job_power_kw(spec: GridAwareJobSpec) -> float:
     """IT power of the job (kW) from its spec's energy model."""
-    total, replicas = quantity.job_requests(spec.template)
+    total, replicas = quantity.workload_requests(spec)
     e = spec.energy
     return accounting.power_kw(
         e.watts_per_replica, e.watts_per_cpu, e.watts_per_gpu, total.cpu, total.gpu, replicas

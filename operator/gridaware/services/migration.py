@@ -206,7 +206,7 @@ class MigrationService:
         if mig.step == "Stopping":
             self._record_segment(rec, mig)
             source.api.delete_job(
-                rec.namespace,
+                rec.member_namespace,
                 rec.name,
                 grace_seconds=spec.migration.grace_period_seconds,
                 kind=spec.kind,
@@ -214,9 +214,9 @@ class MigrationService:
             self._set_step(rec, "WaitingForStop")
         if rec.status.migration is not None and rec.status.migration.step == "WaitingForStop":
             left = source.api.remaining_pods(
-                rec.namespace, job_label_value(rec.namespace, rec.name)
+                rec.member_namespace, job_label_value(rec.namespace, rec.name)
             )
-            if left or self.cache.job_in(mig.source, rec.namespace, rec.name) is not None:
+            if left or self.cache.job_in(mig.source, rec.member_namespace, rec.name) is not None:
                 return  # the workload is still checkpointing; the next tick comes back
             self._set_step(rec, "Starting")
         mig = rec.status.migration
@@ -244,7 +244,7 @@ class MigrationService:
         assert target is not None and target.api is not None
         env = checkpoint_env(spec, len(rec.status.migrations) + 1)
         manifest = members.workload_manifest(
-            rec.namespace, rec.name, rec.uid, mig.target, spec, env
+            rec.namespace, rec.name, rec.uid, mig.target, spec, env, rec.member_namespace
         )
         try:
             uid = target.api.create_job(manifest)
@@ -255,7 +255,7 @@ class MigrationService:
         def started(st: GridAwareJobStatus) -> GridAwareJobStatus:
             st = st.model_copy(deep=True)
             st.member_job = MemberJobRef(
-                cluster=mig.target, namespace=rec.namespace, name=rec.name, uid=uid
+                cluster=mig.target, namespace=rec.member_namespace, name=rec.name, uid=uid
             )
             st.cluster, st.region, st.zone = mig.target, target.spec.region, target.spec.grid_zone
             st.phase = "Scheduled"

@@ -32,7 +32,7 @@ from gridaware.api.v1alpha1 import (
     parse_time,
     rfc3339,
 )
-from gridaware.core import lifecycle, money, quantity, shifting
+from gridaware.core import lifecycle, money, namespaces, podsecurity, quantity, shifting
 from gridaware.core.placement import ClusterSnapshot, Decision, JobRequest, could_run_later, decide
 from gridaware.k8s import members
 from gridaware.k8s.gateway import ConflictError, GatewayError, RejectedError
@@ -187,7 +187,7 @@ class PlacementService:
                         5,
                     )
                 try:
-                    member.api.delete_job(rec.namespace, rec.name, kind=self._kind(rec))
+                    member.api.delete_job(rec.member_namespace, rec.name, kind=self._kind(rec))
                 except GatewayError as exc:
                     raise RetryLaterError(
                         f"deleting the member Job in {cluster} failed: {exc}", 5
@@ -206,7 +206,7 @@ class PlacementService:
             found.add(st.member_job.cluster)
         if st.migration is not None:
             found |= {st.migration.source, st.migration.target}
-        state = self.cache.find_job(rec.namespace, rec.name, rec.uid)
+        state = self.cache.find_job(rec.member_namespace, rec.name, rec.uid)
         if state is not None:
             found.add(state.cluster)
         return found
@@ -262,8 +262,25 @@ class PlacementService:
             if report:
                 self._invalid(rec, f"spec is invalid: {_one_line(exc)}")
             return None
+        refused = self._refused(rec, spec)
+        if refused is not None:
+            if report:
+                self._invalid(rec, refused)
+            return None
         rec.spec = spec
         return spec
+
+    def _refused(self, rec: JobRecord, spec: GridAwareJobSpec) -> str | None:
+        """Defence in depth behind the hub's admission policy: the member namespace the
+        mapping gives, and the pod security rules; the reason when the job may not run."""
+        try:
+            rec.member_ns = namespaces.member_namespace(rec.namespace, self.settings.namespaces)
+        except namespaces.NamespaceRefusedError as exc:
+            return str(exc)
+        found = podsecurity.violations(spec, rec.namespace, self.settings.pod_security)
+        if found:
+            return "the pod template may not run here: " + "; ".join(map(str, found))[:900]
+        return None
 
     def place_recorded(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
         """Place a job known from an earlier event (the loop's re-placements)."""
@@ -271,7 +288,7 @@ class PlacementService:
 
     def _place(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
         requests, _ = quantity.workload_requests(spec)
-        existing = self.cache.find_job(rec.namespace, rec.name, rec.uid)
+        existing = self.cache.find_job(rec.member_namespace, rec.name, rec.uid)
         if existing is not None:  # created by an operator that stopped before recording it
             self._adopt(rec, existing)
             return
@@ -333,7 +350,7 @@ class PlacementService:
     def _record_and_create(
         self, rec: JobRecord, spec: GridAwareJobSpec, target: ClusterSnapshot, record: Any
     ) -> None:
-        ref = MemberJobRef(cluster=target.name, namespace=rec.namespace, name=rec.name)
+        ref = MemberJobRef(cluster=target.name, namespace=rec.member_namespace, name=rec.name)
         gen, limit = rec.generation, self.settings.history_limit
         try:
             digest = spec_hash(spec)
@@ -360,7 +377,9 @@ class PlacementService:
         if member is None or member.api is None:
             raise RetryLaterError(f"cluster {cluster} has no client yet", 2)
         env = checkpoint_env(spec, len(rec.status.run_segments))
-        manifest = members.workload_manifest(rec.namespace, rec.name, rec.uid, cluster, spec, env)
+        manifest = members.workload_manifest(
+            rec.namespace, rec.name, rec.uid, cluster, spec, env, rec.member_namespace
+        )
         try:
             member.api.create_job(manifest)
         except ConflictError:

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from gridaware.api.signals import Reading, Series, Signal
 from gridaware.api.v1alpha1 import MemberJobState, Resources
 from gridaware.core.clock import GridClock
+from gridaware.core.namespaces import NamespaceMapping
+from gridaware.core.podsecurity import Policy
 
 
 class MemberPort(Protocol):
@@ -88,7 +90,7 @@ class Clock:
 
 @dataclass(frozen=True)
 class Settings:
-    """Intervals and limits of a running operator (from the command line)."""
+    """Intervals, limits and tenancy rules of a running operator (from the command line)."""
 
     retry_delay: float = 10.0
     probe_interval: float = 15.0
@@ -99,3 +101,5 @@ class Settings:
     startup_seconds: float = 120.0  # grid seconds a job needs to start; deadlines keep them
     migration_check_grid_seconds: float = 300.0  # how often a running job is reconsidered
     sweep_grace_seconds: float = 60.0  # after start-up, before orphaned member Jobs are swept
+    pod_security: Policy = field(default_factory=Policy)  # re-checked before every create
+    namespaces: NamespaceMapping = field(default_factory=NamespaceMapping)

@@ -39,9 +39,15 @@ class JobRecord:
     lock: threading.Lock = field(default_factory=threading.Lock)  # status writes
     busy: threading.RLock = field(default_factory=threading.RLock)  # actions on members
 
+    member_ns: str | None = None  # where its member Job runs, when mapped to another name
+
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def member_namespace(self) -> str:
+        return self.member_ns or self.namespace
 
     @property
     def ref(self) -> dict[str, Any]:
