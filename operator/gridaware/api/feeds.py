@@ -78,7 +78,9 @@ class FeedsConfig(BaseModel):
         description="wait after a failed refresh before asking that provider again; doubles "
         "per consecutive failure, up to refresh_seconds",
     )
-    history_hours: int = Field(default=8 * 24, ge=24, le=24 * 400)
+    history_hours: int = Field(
+        default=36 * 24, ge=24, le=24 * 400
+    )  # the forecaster fits on 4 weeks
     forecast_hours: int = Field(default=48, ge=1, le=24 * 14)
 
     @model_validator(mode="after")

@@ -18,14 +18,8 @@ INTERVAL = 1.0  # wall seconds between rounds of one event
 
 
 def _service(memo: kopf.Memo) -> GridEventService:
-    """The controller, built on first use over the operator's services (one per operator)."""
-    found: GridEventService | None = memo.get("gridevents")
-    if found is not None:
-        return found
-    s: Services = memo.services
-    made = GridEventService(s.cache, s.statuses, s.pause, s.placement.events, s.clock)
-    kept: GridEventService = memo.setdefault("gridevents", made)
-    return kept
+    services: Services = memo.services
+    return services.gridevents
 
 
 @kopf.timer(GROUP, VERSION, GRIDEVENTS, interval=INTERVAL)

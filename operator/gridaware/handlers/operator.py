@@ -12,9 +12,11 @@ from typing import Any
 
 import kopf
 
+from gridaware.core import podsecurity
 from gridaware.handlers import clusters, gridevents, jobs  # noqa: F401 - registers the handlers
 from gridaware.handlers.runtime import OperatorConfig
 from gridaware.k8s import clients
+from gridaware.k8s.archive import ConfigMapArchive
 from gridaware.k8s.gateway import EventRecorder, HubApi, PeeringGate
 from gridaware.services import operator
 from gridaware.signals import factory
@@ -40,12 +42,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         else PeeringGate(client, config.peering, config.priority, config.clock.wall)
     )
     services = operator.build(
-        HubApi(client),
+        HubApi(client, podsecurity.namespace_labels(config.settings.pod_security.level)),
         EventRecorder(client),
         factory.build(config.feeds_config, clock=config.clock.grid_now),
         config.clock,
         config.settings,
         active=gate,
+        archive=ConfigMapArchive(client, config.settings.namespaces.operator_namespace),
     )
     if config.metrics_port:
         services.metrics.serve(config.metrics_port, config.metrics_address)

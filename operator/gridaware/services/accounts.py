@@ -107,7 +107,7 @@ class AccountService:
             return
         month = rfc3339(end)[:7]
         key = f"{rec.namespace}.{rec.name}.{rec.uid}"
-        record = reporting.archive_record(rec.namespace, rec.name, rec.uid, {}, rec.status)
+        record = reporting.archive_record(rec.namespace, rec.name, rec.uid, rec.labels, rec.status)
         try:
             self.archive.keep(month, key, record)
         except Exception as exc:

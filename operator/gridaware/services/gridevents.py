@@ -500,6 +500,8 @@ class GridEventService:
         m = self.cache.member(cluster)
         if m is None:
             return None
+        if m.spec.power_budget is None:
+            return None  # no budget: no cap and no ramp limit for this cluster
         drawn = self.measured_kw(cluster)
         if not budget.admits(m.spec.power_budget, drawn, kw, now):
             cap = budget.cap_at(m.spec.power_budget, now)

@@ -327,6 +327,7 @@ class MemberAgent:
 
     def _write(self, name: str, status: GridClusterStatus) -> None:
         new = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+        new.pop("power", None)  # written by the power-budget controller, not by the probe
         old = self._cluster_status.get(name) or {}
         if {k: v for k, v in old.items() if k != "lastProbeTime"} == {
             k: v for k, v in new.items() if k != "lastProbeTime"

@@ -204,7 +204,6 @@ class MigrationService:
         source, _target = self._members(mig)
         assert source.api is not None
         if mig.step == "Stopping":
-            self._record_segment(rec, mig)
             source.api.delete_job(
                 rec.member_namespace,
                 rec.name,
@@ -218,6 +217,7 @@ class MigrationService:
             )
             if left or self.cache.job_in(mig.source, rec.member_namespace, rec.name) is not None:
                 return  # the workload is still checkpointing; the next tick comes back
+            self._record_segment(rec, mig)  # it ran (checkpointing) until its pods were gone
             self._set_step(rec, "Starting")
         mig = rec.status.migration
         if mig is not None and mig.step == "Starting":
@@ -229,14 +229,19 @@ class MigrationService:
                 self._finish(rec, mig)
 
     def _record_segment(self, rec: JobRecord, mig: MigrationState) -> None:
+        """The source's run segment, ending now that no pod is left (the grace period in
+        which the workload checkpointed drew energy too); recorded once."""
         st = rec.status
-        if any(r.cluster == mig.source and r.end == mig.decided for r in st.run_segments):
-            return
         start = self._segment_start(st)
         begun = rfc3339(self.clock.grid_clock.wall(start)) if start is not None else mig.decided
-        seg = RunRecord(cluster=mig.source, start=begun, end=mig.decided)
+        if any(r.cluster == mig.source and r.start == begun for r in st.run_segments):
+            return
+        seg = RunRecord(cluster=mig.source, start=begun, end=rfc3339(self.clock.wall(), ms=True))
         self.statuses.update(
-            rec, lambda s: s.model_copy(update={"run_segments": [*s.run_segments, seg]})
+            rec,
+            lambda s: s.model_copy(
+                update={"run_segments": [*s.run_segments, seg], "segment_start": None}
+            ),
         )
 
     def _start(self, rec: JobRecord, spec: GridAwareJobSpec, mig: MigrationState) -> None:

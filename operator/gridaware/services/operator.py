@@ -14,6 +14,8 @@ from gridaware.core.lifecycle import TERMINAL
 from gridaware.k8s.gateway import GatewayError
 from gridaware.services.accounts import AccountService
 from gridaware.services.cache import Cache
+from gridaware.services.gridevents import GridEventService
+from gridaware.services.ledger import AccountArchive
 from gridaware.services.members import MemberAgent
 from gridaware.services.metrics import Metrics
 from gridaware.services.migration import MigrationService
@@ -41,6 +43,7 @@ class Services:
     settings: Settings
     queue: WorkQueue
     runplan: RunPlanService
+    gridevents: GridEventService
     active: Callable[[], bool] = field(default=lambda: True)  # False on a paused HA replica
     _slack: set[tuple[str, str]] = field(default_factory=set)
     _deadlines_at: float = 0.0
@@ -50,6 +53,7 @@ class Services:
         self.migration.tick()
         self.runplan.tick()
         self.deadlines()
+        self.accounts.ledger.refresh()  # contract gauges, once per grid hour
         for rec in self.statuses.records():
             if rec.requeued:  # lost its member Job, or its migration target was taken
                 rec.requeued = False
@@ -113,15 +117,18 @@ def build(
     settings: Settings,
     metrics: Metrics | None = None,
     active: Callable[[], bool] | None = None,
+    archive: AccountArchive | None = None,
 ) -> Services:
     metrics = metrics or Metrics()
     metrics.start()
     cache, statuses = Cache(), Statuses(hub)
     placement = PlacementService(cache, statuses, events, feeds, clock, settings, metrics)
-    accounts = AccountService(cache, statuses, feeds, clock, settings, metrics)
+    accounts = AccountService(cache, statuses, feeds, clock, settings, metrics, archive=archive)
     migration = MigrationService(cache, statuses, placement, events, clock, settings, metrics)
     pause = PauseService(cache, statuses, events, clock)
     gate = active or (lambda: True)
+    gridevents = GridEventService(cache, statuses, pause, events, clock)
+    placement.gate = gridevents
     members = MemberAgent(
         cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics, gate
     )
@@ -138,5 +145,6 @@ def build(
         settings,
         WorkQueue(placement.reconcile),
         RunPlanService(statuses, placement, pause, clock, settings),
+        gridevents,
         gate,
     )

@@ -95,7 +95,8 @@ class PauseService:
             if p.step == "Pausing":
                 self._suspend(rec, True)  # repeated after a restart: harmless
                 member = self.cache.member(ref.cluster)
-                assert member is not None and member.api is not None
+                if member is None or member.api is None:
+                    return  # not connected yet (after a restart): the next round comes back
                 left = member.api.remaining_pods(
                     ref.namespace, job_label_value(rec.namespace, rec.name)
                 )

@@ -32,13 +32,13 @@ from gridaware.api.v1alpha1 import (
     parse_time,
     rfc3339,
 )
-from gridaware.core import lifecycle, money, namespaces, podsecurity, quantity, shifting
+from gridaware.core import lifecycle, money, namespaces, podsecurity, power, quantity, shifting
 from gridaware.core.placement import ClusterSnapshot, Decision, JobRequest, could_run_later, decide
 from gridaware.k8s import members
 from gridaware.k8s.gateway import ConflictError, GatewayError, RejectedError
 from gridaware.services.cache import Cache
 from gridaware.services.metrics import Metrics
-from gridaware.services.ports import Clock, EventsPort, Settings, SignalsPort
+from gridaware.services.ports import Clock, EventsPort, Settings, SignalsPort, StartGate
 from gridaware.services.statuses import JobRecord, Statuses
 from gridaware.signals.errors import SignalError
 
@@ -94,6 +94,7 @@ class PlacementService:
         self.clock = clock
         self.settings = settings
         self.metrics = metrics
+        self.gate: StartGate | None = None  # grid events and power budgets (set at build)
 
     # --- entry points --------------------------------------------------------------------
     def watched(self, body: dict[str, Any], deleted: bool = False) -> str:
@@ -297,7 +298,7 @@ class PlacementService:
             objective, preferred, must_start = self._shift(rec, spec, requests)
         job = JobRequest(requests, spec.placement, objective)
         for _attempt in range(3):
-            decision = self._decide(rec, job, preferred, must_start)
+            decision = self._decide(rec, job, preferred, must_start, spec)
             record = PlacementRecord(
                 time=self._now(),
                 cluster=decision.cluster.name if decision.cluster else None,
@@ -307,22 +308,26 @@ class PlacementService:
             if decision.cluster is None:
                 self._wait(rec, decision, record)
             if self.cache.reserve(rec.key, decision.cluster.name, requests):
+                if self.gate is not None:
+                    self.gate.note_start(
+                        decision.cluster.name, power.job_kw(spec, decision.cluster.pue)
+                    )
                 self._record_and_create(rec, spec, decision.cluster, record)
                 return
         raise RetryLaterError("capacity was taken by concurrent placements; deciding again", 0.5)
 
     def _decide(
-        self, rec: JobRecord, job: JobRequest, preferred: str | None, must_start: bool
+        self,
+        rec: JobRecord,
+        job: JobRequest,
+        preferred: str | None,
+        must_start: bool,
+        spec: GridAwareJobSpec,
     ) -> Decision:
         """Place now: in the cluster the start-time plan chose (greenest over the whole run)
         when it can take the job, else wherever scores best right now."""
         self._refresh_signals()
-        snapshot = [
-            replace(c, blocked=f"a Job {rec.key} not created by this GridAwareJob exists there")
-            if c.name in rec.blocked
-            else c
-            for c in self.cache.snapshot()
-        ]
+        snapshot = [self._blocked(rec, spec, c) for c in self.cache.snapshot()]
         decision = decide(job, snapshot, must_start)
         if preferred is None or decision.cluster is None or decision.cluster.name == preferred:
             return decision
@@ -335,6 +340,26 @@ class PlacementService:
             f"right now {decision.cluster.name} scores best"
         )
         return Decision(target, reason, decision.candidates)
+
+    def _blocked(
+        self, rec: JobRecord, spec: GridAwareJobSpec, c: ClusterSnapshot
+    ) -> ClusterSnapshot:
+        """The cluster as this job sees it: excluded by a foreign same-name Job, or by a grid
+        event holding starts, a power budget or a ramp limit there."""
+        if c.name in rec.blocked:
+            return replace(
+                c, blocked=f"a Job {rec.key} not created by this GridAwareJob exists there"
+            )
+        if self.gate is None:
+            return c
+        w = self.window(rec, spec)
+        latest = (
+            None
+            if w.deadline is None or w.duration is None
+            else shifting.latest_start(w.deadline, w.duration, self.settings.startup_seconds)
+        )
+        why = self.gate.hold_reason(c.name, power.job_kw(spec, c.pue), rec.key, latest)
+        return c if why is None else replace(c, blocked=why)
 
     def _wait(self, rec: JobRecord, decision: Decision, record: PlacementRecord) -> NoReturn:
         assert decision.wait is not None
@@ -455,6 +480,9 @@ class PlacementService:
         """Defer the job (raising RetryLaterError) while a clearly greener window lies
         ahead within its deadline; returns the objective to place with now, the planned
         cluster, and whether the deadline leaves no more slack."""
+        pulled = None if self.gate is None else self.gate.pulled_forward(rec.key)
+        if pulled is not None:  # an Absorb event wants this deferred work now
+            return spec.objective, pulled, False
         now = self.clock.grid_now()
         w = self.window(rec, spec)
         if w.earliest > now + 1 and (w.duration is None or w.deadline is None):

@@ -57,6 +57,18 @@ class HubPort(Protocol):
     def secret_version(self, namespace: str, name: str) -> str: ...
 
 
+class StartGate(Protocol):
+    """Grid events, power budgets and ramp limits as seen by placement."""
+
+    def hold_reason(
+        self, cluster: str, kw: float, key: str, latest_start: float | None
+    ) -> str | None: ...
+
+    def note_start(self, cluster: str, kw: float) -> None: ...
+
+    def pulled_forward(self, key: str) -> str | None: ...
+
+
 class Stopped(Protocol):
     """A stop flag: ``threading.Event`` or Kopf's ``DaemonStopped``."""
 

@@ -40,6 +40,7 @@ class JobRecord:
     busy: threading.RLock = field(default_factory=threading.RLock)  # actions on members
 
     member_ns: str | None = None  # where its member Job runs, when mapped to another name
+    labels: dict[str, str] = field(default_factory=dict)  # for reports' label selectors
 
     @property
     def key(self) -> str:
@@ -88,6 +89,7 @@ class Statuses:
         rec.created = meta.get("creationTimestamp")
         rec.deleting = bool(meta.get("deletionTimestamp"))
         rec.spec_raw = dict(body.get("spec") or {})
+        rec.labels = dict(meta.get("labels") or {})
         return rec
 
     def get(self, key: str) -> JobRecord | None:
