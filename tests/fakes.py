@@ -27,7 +27,7 @@ from gridaware.api.v1alpha1 import (
 )
 from gridaware.core import quantity
 from gridaware.core.clock import GridClock
-from gridaware.k8s.gateway import ConflictError, NotFoundError, UnavailableError
+from gridaware.k8s.gateway import ConflictError, NotFoundError, RejectedError, UnavailableError
 from gridaware.services import operator
 from gridaware.services.ports import Clock, Settings
 
@@ -75,6 +75,7 @@ class FakeMember:
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     pods: dict[str, int] = field(default_factory=dict)  # job label -> pods left
     down: bool = False
+    refuse: str | None = None  # the API server's message for any create (admission)
     creates: int = 0
     rv: int = 0
 
@@ -92,6 +93,9 @@ class FakeMember:
 
     def create_job(self, manifest: dict[str, Any]) -> str:
         self._check()
+        if self.refuse is not None:
+            self.creates += 1
+            raise RejectedError(self.refuse)
         meta = manifest["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         existing = self.jobs.get(key)

@@ -475,3 +475,19 @@ def test_a_mapped_namespace_runs_the_job_there() -> None:
     assert world.status(KEY)["phase"] == "Running"
     world.services.placement.delete(world.hub.body(KEY))
     assert world.members["eu-central"].jobs == {}
+
+
+def test_a_member_refusal_is_not_retried_until_the_spec_changes() -> None:
+    world = World.make()
+    world.members["eu-central"].refuse = "spec.template.spec.containers[0]: Limit must be set"
+    place(world)
+    assert condition(world, KEY, "Scheduled")["reason"] == "InvalidSpec"
+    for _ in range(3):  # the status write comes back as an event: no loop of attempts
+        place(world)
+    assert world.members["eu-central"].creates == 1
+    world.members["eu-central"].refuse = None
+    world.hub.jobs[KEY]["spec"] = job_spec(cpu="2")
+    world.hub.jobs[KEY]["metadata"]["generation"] = 2
+    place(world)
+    assert condition(world, KEY, "Scheduled")["reason"] == "Placed"
+    assert world.copies(KEY) == ["eu-central"]

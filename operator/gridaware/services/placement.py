@@ -141,10 +141,22 @@ class PlacementService:
             return
         with rec.busy:
             if rec.status.member_job is None:
-                self._place(rec, spec)
+                if not self._refused_before(rec):
+                    self._place(rec, spec)
                 return
             self._check_spec(rec, spec)
             self.verify(rec)
+
+    @staticmethod
+    def _refused_before(rec: JobRecord) -> bool:
+        """A member refused this very generation of the spec: retrying cannot help (a spec
+        change, a new generation, places it again)."""
+        scheduled = lifecycle.condition(rec.status, "Scheduled")
+        return (
+            scheduled is not None
+            and scheduled.reason == "InvalidSpec"
+            and scheduled.observed_generation == rec.generation
+        )
 
     def _check_spec(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
         """A placed job keeps the template and placement it was created with: a change is
@@ -388,14 +400,15 @@ class PlacementService:
         except GatewayError as exc:
             self.cache.release(rec.key)
             raise RetryLaterError(f"recording the placement failed: {exc}", 2) from exc
-        self._create(rec, spec, target.name)
+        if not self._create(rec, spec, target.name):
+            return
         log.info("placed %s in %s", rec.key, target.name)
         self.metrics.placements.labels(target.name, "Placed").inc()
         self.events.post(
             rec.ref, "Normal", "Placed", f"placed in {target.name} ({target.zone}): {record.reason}"
         )
 
-    def _create(self, rec: JobRecord, spec: GridAwareJobSpec, cluster: str) -> None:
+    def _create(self, rec: JobRecord, spec: GridAwareJobSpec, cluster: str) -> bool:
         """Create the recorded member Job. A refusal or a foreign Job of that name undoes the
         placement; no answer keeps it (the Job may exist: checked once the cluster answers)."""
         member = self.cache.member(cluster)
@@ -417,8 +430,10 @@ class PlacementService:
             self.cache.release(rec.key)
             self._unplace(rec, "InvalidSpec", f"{cluster} refused the Job: {exc}")
             self.events.post(rec.ref, "Warning", "InvalidSpec", f"{cluster} refused the Job: {exc}")
+            return False
         except GatewayError as exc:
             raise RetryLaterError(f"creating the Job in {cluster} failed: {exc}", 2) from exc
+        return True
 
     def _unplace(self, rec: JobRecord, reason: str, message: str) -> None:
         now, gen = self._now(), rec.generation
