@@ -209,11 +209,14 @@ FLIP = {"DE-LU": flip, "US-CAL-CISO": sunrise, "US-MIDA-PJM": lambda _h: 450.0}
 def movable(name: str) -> dict[str, Any]:
     doc = scheduled(
         {
+            # no slack: placed at once by today's scores; a move must still meet the deadline,
+            # so it may cost no overhead (with slack the planner, seeing the replayed future,
+            # would start it in the cluster that stays green and never need to move)
             "schedule": {"maxDelaySeconds": 0, "expectedDurationSeconds": 6 * 3600},
             "migration": {
                 "policy": "Checkpoint",
                 "minDwellSeconds": 1800,
-                "overheadSeconds": 300,
+                "overheadSeconds": 0,
                 "margin": 0.1,
                 "gracePeriodSeconds": 2,
             },

@@ -76,7 +76,9 @@ def consider(
     if stay is None:
         return None
     redo = redo_seconds(policy, remaining, duration, since_start)
-    if deadline is not None and now + redo > deadline:
+    # a move may not end the run after the deadline, nor later than staying would when the
+    # job is already late (it started after its latest start)
+    if deadline is not None and now + redo > max(deadline, now + remaining):
         return None
     best: Move | None = None
     for f in forecasts:

@@ -94,6 +94,11 @@ def _run(
         else:
             costs = _window_costs(ctx, j, regions, offsets, foresight)
             r, s = place_best(ctx, cap, j, costs, regions, offsets)
+            if not temporal and not cap.fits(r, s, s + w.length[j], w.cpus[j]):
+                # every region is full at arrival: wait for the earliest start that fits
+                later = _start_offsets(ctx, j)
+                earliest = np.broadcast_to(later, (len(regions), later.size)).copy()
+                r, s = place_best(ctx, cap, j, earliest, regions, later)
         e = s + w.length[j]
         cap.take(r, s, e, w.cpus[j])
         first = float(np.ceil(s) + ctx.params.min_dwell_h)
