@@ -24,6 +24,20 @@ from gridaware.signals import factory
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    _tune(settings)
+    config: OperatorConfig = memo.config
+    services = _build(config)
+    if config.metrics_port:
+        services.metrics.serve(config.metrics_port, config.metrics_address)
+    memo.services = services
+    memo.stopped = threading.Event()
+    services.queue.start(memo.stopped, config.workers, services.active)
+    threading.Thread(
+        target=services.loop, args=(memo.stopped, config.loop_interval), daemon=True, name="loop"
+    ).start()
+
+
+def _tune(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gridaware.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="gridaware.dev", key="last-handled-configuration"
@@ -34,14 +48,17 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     settings.batching.batch_window = 0.02  # react to each change at once, not in 100 ms batches
-    config: OperatorConfig = memo.config
+
+
+def _build(config: OperatorConfig) -> operator.Services:
+    """The services of this operator, over its hub client (and peering gate with HA)."""
     client = clients.client_for(clients.hub_configuration(config.kubeconfig, config.context))
     gate = (
         None
         if config.peering is None
         else PeeringGate(client, config.peering, config.priority, config.clock.wall)
     )
-    services = operator.build(
+    return operator.build(
         HubApi(client, podsecurity.namespace_labels(config.settings.pod_security.level)),
         EventRecorder(client),
         factory.build(config.feeds_config, clock=config.clock.grid_now),
@@ -50,14 +67,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         active=gate,
         archive=ConfigMapArchive(client, config.settings.namespaces.operator_namespace),
     )
-    if config.metrics_port:
-        services.metrics.serve(config.metrics_port, config.metrics_address)
-    memo.services = services
-    memo.stopped = threading.Event()
-    services.queue.start(memo.stopped, config.workers, services.active)
-    threading.Thread(
-        target=services.loop, args=(memo.stopped, config.loop_interval), daemon=True, name="loop"
-    ).start()
 
 
 @kopf.on.cleanup()
