@@ -86,6 +86,8 @@ def _exclusion(job: JobRequest, c: ClusterSnapshot) -> tuple[str, Wait] | None:
         return f"zone {c.zone} is in placement.excludedZones", Wait.NO_ELIGIBLE
     if c.blocked is not None:
         return c.blocked, Wait.NO_ELIGIBLE
+    if not c.reachable and c.allocatable == Resources():
+        return "cluster not probed yet (capacity unknown)", Wait.UNREACHABLE
     if not c.allocatable.fits(job.requests):
         return "the job needs more than the cluster has in total", Wait.NO_ELIGIBLE
     if not c.reachable:
