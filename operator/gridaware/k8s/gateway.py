@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gridaware.api.v1alpha1 import MemberJobState, Resources
 from gridaware.k8s import clients, hub, members
-from gridaware.k8s.clients import FAILURES, NETWORK_ERRORS
+from gridaware.k8s.clients import FAILURES
 
 log = logging.getLogger("gridaware.peering")
 P = ParamSpec("P")
@@ -266,7 +266,6 @@ class EventRecorder:
 
 
 __all__ = [
-    "NETWORK_ERRORS",
     "ConflictError",
     "EventRecorder",
     "ExpiredError",

@@ -19,10 +19,6 @@ from gridaware.core.placement import ClusterSnapshot
 from gridaware.services.ports import MemberPort
 
 
-def _sub(a: Resources, b: Resources) -> tuple[float, float, float]:
-    return a.cpu - b.cpu, a.memory - b.memory, a.gpu - b.gpu
-
-
 @dataclass
 class Usage:
     """Requests of unfinished jobs, summed as plain floats (they may exceed allocatable)."""
@@ -120,7 +116,8 @@ class Cache:
     def replace_jobs(self, m: Member, states: list[MemberJobState]) -> list[MemberJobState]:
         """Set the member's Jobs from a fresh list; returns the ones that disappeared."""
         with self.lock:
-            gone = [s for k, s in m.jobs.items() if k not in {member_key(x) for x in states}]
+            listed = {member_key(x) for x in states}  # once: a relist may hold 10,000 Jobs
+            gone = [s for k, s in m.jobs.items() if k not in listed]
             m.jobs, m.used = {}, Usage()
             for s in states:
                 self.set_job(m, s)

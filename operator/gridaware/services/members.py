@@ -222,7 +222,7 @@ class MemberAgent:
         if m.api is None or self.clock.wall() - self._started < self.settings.sweep_grace_seconds:
             return 0
         deleted = 0
-        for state in list(m.jobs.values())[:]:
+        for state in list(m.jobs.values()):
             if limit <= 0 or not state.owner:
                 continue
             rec = self.statuses.get(state.owner)

@@ -295,10 +295,6 @@ class PlacementService:
             return "the pod template may not run here: " + "; ".join(map(str, found))[:900]
         return None
 
-    def place_recorded(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
-        """Place a job known from an earlier event (the loop's re-placements)."""
-        self._place(rec, spec)
-
     def _place(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
         requests, _ = quantity.workload_requests(spec)
         existing = self.cache.find_job(rec.member_namespace, rec.name, rec.uid)
