@@ -62,7 +62,10 @@ T = "spec.template.template.spec"
 
 INVALID = [
     (edit(JOB, "spec", DELETE), "spec: Required value"),
-    (edit(JOB, "spec.template", DELETE), "spec.template: Required value"),
+    (
+        edit(JOB, "spec.template", DELETE),
+        "set exactly one of spec.template (a batch/v1 JobSpec) and spec.jobSet",
+    ),
     (edit(JOB, "spec.template.template", DELETE), "spec.template.template: Required value"),
     (edit(JOB, f"{T}.containers", DELETE), "spec.template.template.spec.containers: Required"),
     (edit(JOB, f"{T}.containers", []), "should have at least 1 items"),
