@@ -491,3 +491,17 @@ def test_a_member_refusal_is_not_retried_until_the_spec_changes() -> None:
     place(world)
     assert condition(world, KEY, "Scheduled")["reason"] == "Placed"
     assert world.copies(KEY) == ["eu-central"]
+
+
+def test_placement_waits_for_every_member_s_first_probe_without_writing() -> None:
+    world = World.make()
+    m = world.services.cache.member("eu-central")
+    assert m is not None
+    m.settled = False  # as right after a start, before the member's loop has probed it
+    world.hub.add_job("team-a", "train", job_spec())
+    waited = try_place(world)
+    assert waited is not None and "first probe of eu-central" in waited
+    assert world.status(KEY) == {} and world.copies(KEY) == []
+    world.connect("eu-central")
+    assert try_place(world) is None
+    assert world.copies(KEY) != []

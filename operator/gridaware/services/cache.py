@@ -42,6 +42,7 @@ class Member:
     secret_version: str = ""
     reachable: bool = False
     synced: bool = False  # listed since it last became reachable: its Jobs are known
+    settled: bool = False  # its first probe has ended: unreachable, or reachable and listed
     draining: bool = False  # its GridCluster is being deleted: no new work
     version: str | None = None
     allocatable: Resources = field(default_factory=Resources)
@@ -181,6 +182,12 @@ class Cache:
             return
         del self._reserved[owner]
         self._reserved_by[held[0]].add(held[1], -1)
+
+    def unsettled(self) -> list[str]:
+        """Members whose first probe has not ended: deciding before they are known would
+        choose among the clusters that happened to answer first."""
+        with self.lock:
+            return sorted(m.name for m in self.members.values() if not m.settled)
 
     # --- snapshot ------------------------------------------------------------------------
     def snapshot(self) -> list[ClusterSnapshot]:

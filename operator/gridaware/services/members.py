@@ -167,7 +167,7 @@ class MemberAgent:
         for s in gone:
             self._deleted(m, s)
         self._rv[m.name] = rv
-        m.synced = True
+        m.synced = m.settled = True
 
     def watch(self, m: Member, seconds: float, stopped: Stopped) -> None:
         assert m.api is not None
@@ -304,6 +304,7 @@ class MemberAgent:
     def _finish_probe(
         self, m: Member, status: GridClusterStatus, errors: list[str], gen: int | None
     ) -> None:
+        m.settled = m.settled or not m.reachable  # else when its Jobs are listed (``sync``)
         status.carbon, status.price = _signal_status(m.carbon), _signal_status(m.price)
         stale = any(r is None or r.stale for r in (m.carbon, m.price))
         ready = m.reachable and m.carbon is not None

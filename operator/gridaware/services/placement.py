@@ -305,6 +305,9 @@ class PlacementService:
         if spec.schedule is not None:
             objective, preferred, must_start = self._shift(rec, spec, requests)
         job = JobRequest(requests, spec.placement, objective)
+        unsettled = self.cache.unsettled()
+        if unsettled:
+            raise RetryLaterError(f"waiting for the first probe of {', '.join(unsettled)}", 1.0)
         for _attempt in range(3):
             decision = self._decide(rec, job, preferred, must_start, spec)
             record = PlacementRecord(
