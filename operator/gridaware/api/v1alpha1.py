@@ -633,6 +633,9 @@ class Deferral(Model):
     )
 
 
+EnergySource = Literal["Measured", "Modelled", "Mixed"]
+
+
 class Segment(Model):
     cluster: str = Field(description="Cluster of this run segment.")
     zone: str = Field(description="Grid zone.")
@@ -657,6 +660,11 @@ class Segment(Model):
         default_factory=list,
         max_length=800,
         description="Carbon-free energy (contract + grid) per hour from the hour of start.",
+    )
+    energy_source: EnergySource = Field(
+        default="Modelled",
+        description="Measured (Prometheus energy counters for every pod), Modelled (the "
+        "spec's energy model) or Mixed (measured pods plus the model for the rest).",
     )
 
 
@@ -694,6 +702,17 @@ class Account(Model):
         default=False,
         description="True when the grid's carbon-free share was estimated from its intensity "
         "(no renewable-share feed for the zone).",
+    )
+    energy_source: EnergySource = Field(
+        default="Modelled",
+        description="Measured when every segment's energy came from Prometheus energy "
+        "counters, Modelled when none did, Mixed otherwise (carbon, cost and contract shares "
+        "all use this energy).",
+    )
+    energy_note: str | None = Field(
+        default=None,
+        description="Why (part of) the energy is modelled although measurement is configured "
+        "(e.g. Prometheus unreachable).",
     )
     segments: list[Segment] = Field(default_factory=list, description="Run segments.")
 
