@@ -18,8 +18,10 @@ from gridaware.core.clock import GridClock
 from gridaware.core.namespaces import NamespaceMapping
 from gridaware.core.podsecurity import Policy
 from gridaware.handlers.runtime import OperatorConfig
+from gridaware.services.openadr import OpenAdrOptions
 from gridaware.services.ports import Clock, Settings
 from gridaware.signals import factory
+from gridaware.signals.openadr import MappingConfig, VenConfig
 
 
 def priority(text: str) -> int:
@@ -62,6 +64,32 @@ def tenancy(path: Path | None, level: str) -> tuple[Policy, NamespaceMapping]:
     return Policy("baseline" if level == "baseline" else "restricted", accounts), mapping
 
 
+def openadr(args: argparse.Namespace) -> OpenAdrOptions | None:
+    """The VEN's settings when ``--openadr-url`` is given: the client id and secret are the
+    files ``clientId`` and ``clientSecret`` in ``--openadr-credentials`` (a mounted Secret)."""
+    if not args.openadr_url:
+        return None
+    if args.openadr_interval <= 0:
+        raise ValueError("--openadr-interval must be a positive number of seconds")
+    if args.openadr_credentials is None:
+        raise ValueError("--openadr-url needs --openadr-credentials (clientId, clientSecret)")
+    try:
+        creds = {
+            key: (args.openadr_credentials / key).read_text().strip()
+            for key in ("clientId", "clientSecret")
+        }
+    except OSError as exc:
+        raise ValueError(f"cannot read the VEN's credentials: {exc}") from None
+    mapping = MappingConfig(
+        default_zones=tuple(z for z in args.openadr_zones.split(",") if z),
+        mandatory_programs=frozenset(p for p in args.openadr_mandatory_programs.split(",") if p),
+    )
+    ven = VenConfig(
+        args.openadr_url, creds["clientId"], creds["clientSecret"], args.openadr_ven_name, mapping
+    )
+    return OpenAdrOptions(ven, args.openadr_interval)
+
+
 def config_from(args: argparse.Namespace) -> OperatorConfig:
     wall = time.time()
     start = parse_time(args.replay_start) if args.replay_start else wall
@@ -86,6 +114,7 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         loop_interval=min(2.0, max(0.2, 60.0 / speedup / 10)),
         peering=args.peering,
         priority=args.priority,
+        openadr=openadr(args),
     )
 
 
@@ -189,5 +218,34 @@ def add(sub: Any) -> None:
         help="peering priority (an integer, or 'random' for HA replicas of one Deployment)",
     )
     run.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    _add_openadr(run)
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
+
+
+def _add_openadr(run: Any) -> None:
+    run.add_argument("--openadr-url", help="base URL of an OpenADR 3 VTN to take events from")
+    run.add_argument(
+        "--openadr-credentials",
+        type=Path,
+        help="directory with the VEN's OAuth files clientId and clientSecret (a mounted Secret)",
+    )
+    run.add_argument(
+        "--openadr-ven-name", default="gridaware", help="VEN name at the VTN (default: gridaware)"
+    )
+    run.add_argument(
+        "--openadr-interval",
+        type=float,
+        default=30.0,
+        help="wall seconds between polls of the VTN and reports of active events (default: 30)",
+    )
+    run.add_argument(
+        "--openadr-zones",
+        default="",
+        help="comma-separated zones for events with no zone_/cluster_ target (default: none)",
+    )
+    run.add_argument(
+        "--openadr-mandatory-programs",
+        default="",
+        help="comma-separated VTN program names whose events are mandatory (default: none)",
+    )

@@ -17,9 +17,11 @@ from gridaware.handlers import clusters, gridevents, jobs  # noqa: F401 - regist
 from gridaware.handlers.runtime import OperatorConfig
 from gridaware.k8s import clients
 from gridaware.k8s.archive import ConfigMapArchive
-from gridaware.k8s.gateway import EventRecorder, HubApi, PeeringGate
+from gridaware.k8s.gateway import EventRecorder, GridEventApi, HubApi, PeeringGate
 from gridaware.services import operator
+from gridaware.services.openadr import OpenAdrService
 from gridaware.signals import factory
+from gridaware.signals.openadr import OpenAdrVen
 
 
 @kopf.on.startup()
@@ -35,6 +37,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     threading.Thread(
         target=services.loop, args=(memo.stopped, config.loop_interval), daemon=True, name="loop"
     ).start()
+    if services.openadr is not None:
+        services.openadr.start(memo.stopped, services.active)
 
 
 def _tune(settings: kopf.OperatorSettings) -> None:
@@ -58,15 +62,24 @@ def _build(config: OperatorConfig) -> operator.Services:
         if config.peering is None
         else PeeringGate(client, config.peering, config.priority, config.clock.wall)
     )
+    events = EventRecorder(client)
     return operator.build(
         HubApi(client, podsecurity.namespace_labels(config.settings.pod_security.level)),
-        EventRecorder(client),
+        events,
         factory.build(config.feeds_config, clock=config.clock.grid_now),
         config.clock,
         config.settings,
         active=gate,
         archive=ConfigMapArchive(client, config.settings.namespaces.operator_namespace),
+        openadr=None if config.openadr is None else _openadr(config, GridEventApi(client), events),
     )
+
+
+def _openadr(config: OperatorConfig, store: GridEventApi, events: EventRecorder) -> OpenAdrService:
+    """The OpenADR 3 VEN service (a VTN is configured)."""
+    assert config.openadr is not None
+    ven = OpenAdrVen(config.openadr.ven)
+    return OpenAdrService(ven, store, events, config.clock, config.openadr)
 
 
 @kopf.on.cleanup()

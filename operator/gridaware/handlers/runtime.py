@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridaware.api.feeds import FeedsConfig
+from gridaware.services.openadr import OpenAdrOptions
 from gridaware.services.ports import Clock, Settings
 
 
@@ -23,3 +24,4 @@ class OperatorConfig:
     workers: int = 16  # work-queue threads placing jobs
     peering: str | None = None  # Kopf peering name (HA), None when standalone
     priority: int = 0
+    openadr: OpenAdrOptions | None = None  # the OpenADR 3 VEN, when a VTN is configured

@@ -22,7 +22,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from gridaware.api.v1alpha1 import MemberJobState, Resources
-from gridaware.k8s import clients, hub, members
+from gridaware.k8s import clients, gridevents, hub, members
 from gridaware.k8s.clients import FAILURES
 
 log = logging.getLogger("gridaware.peering")
@@ -265,11 +265,31 @@ class EventRecorder:
                 )
 
 
+class GridEventApi:
+    """GridEvents on the hub for the OpenADR VEN (``services.openadr.GridEventsPort``)."""
+
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.client = client
+
+    def list_gridevents(self) -> list[dict[str, Any]]:
+        return _call(gridevents.list_gridevents, self.client)
+
+    def create_gridevent(self, body: dict[str, Any]) -> None:
+        _call(gridevents.create_gridevent, self.client, body)
+
+    def replace_gridevent_spec(self, name: str, spec: dict[str, Any]) -> None:
+        _call(gridevents.replace_gridevent_spec, self.client, name, spec)
+
+    def patch_gridevent_status(self, name: str, status: dict[str, Any]) -> None:
+        _call(gridevents.patch_gridevent_status, self.client, name, status)
+
+
 __all__ = [
     "ConflictError",
     "EventRecorder",
     "ExpiredError",
     "GatewayError",
+    "GridEventApi",
     "HubApi",
     "MemberApi",
     "NotFoundError",

@@ -19,6 +19,7 @@ from gridaware.services.ledger import AccountArchive
 from gridaware.services.members import MemberAgent
 from gridaware.services.metrics import Metrics
 from gridaware.services.migration import MigrationService
+from gridaware.services.openadr import OpenAdrService
 from gridaware.services.pause import PauseService
 from gridaware.services.placement import PlacementService
 from gridaware.services.ports import Clock, EventsPort, HubPort, Settings, SignalsPort
@@ -45,6 +46,7 @@ class Services:
     runplan: RunPlanService
     gridevents: GridEventService
     active: Callable[[], bool] = field(default=lambda: True)  # False on a paused HA replica
+    openadr: OpenAdrService | None = None  # the OpenADR 3 VEN, in its own thread (``start``)
     _slack: set[tuple[str, str]] = field(default_factory=set)
     _deadlines_at: float = 0.0
 
@@ -118,6 +120,7 @@ def build(
     metrics: Metrics | None = None,
     active: Callable[[], bool] | None = None,
     archive: AccountArchive | None = None,
+    openadr: OpenAdrService | None = None,
 ) -> Services:
     metrics = metrics or Metrics()
     metrics.start()
@@ -147,4 +150,5 @@ def build(
         RunPlanService(statuses, placement, pause, clock, settings),
         gridevents,
         gate,
+        openadr,
     )
