@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gridaware.api.v1alpha1 import Resources
 from gridaware.core import events
 from gridaware.core.events import Request, Tally
 from gridaware.core.power import JobLoad, LoadState
@@ -111,8 +112,11 @@ def test_migrate_after_pauses_where_another_zone_has_room() -> None:
         job("c", pausable=False),
         job("d"),
     ]
-    plan = events.plan_curtail(req, running, [], T, can_move={"a": 5.0, "b": 50.0})
-    assert kinds(plan) == [("Pause", "d"), ("Migrate", "b")]
+    moves = {k: events.Move(Resources(cpu=1), ("west",)) for k in ("a", "b")}
+    rooms = {"west": events.Room(Resources(cpu=1))}  # room for one move
+    plan = events.plan_curtail(req, running, [], T, moves, rooms)
+    assert kinds(plan) == [("Pause", "d"), ("Migrate", "a")]
+    assert plan[1].target == "west"
 
 
 def test_mandatory_spends_deadlines_but_not_unpausable_jobs() -> None:
@@ -221,7 +225,9 @@ def test_voluntary_events_never_miss_a_deadline(
         )
         for j in deferred_
     ]
-    plan = events.plan_curtail(req, running, deferred, T, can_move={j.key: 1e9 for j in running})
+    moves = {j.key: events.Move(Resources(), ("west",)) for j in running}
+    rooms = {"west": events.Room(Resources())}
+    plan = events.plan_curtail(req, running, deferred, T, moves, rooms)
     by_key = {j.key: j for j in running}
     for p in plan:
         if p.type == "Pause":

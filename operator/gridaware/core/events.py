@@ -4,7 +4,11 @@ the fleet did.
 Responses are tried cheapest first. Curtail: (1) hold starts that were due in the window in
 its zones (deferred work that can still meet its deadline after the window; nothing stops);
 (2) pause running checkpointing jobs in place, lowest priority first and most slack first;
-(3) move checkpointing jobs out of the targets' zones. Absorb: pull deferred work forward,
+(3) move checkpointing jobs out of the targets' zones when pausing them is not allowed (no
+pauses left, a longest pause shorter than the rest of the window, a deadline that cannot wait
+for the window's end but can wait for one move) or not enough: each to the first cluster of
+its ranked list (placement's own order, given by the caller) that still has the room, in
+resources and in power, after the moves planned before it. Absorb: pull deferred work forward,
 the soonest planned first, without overshooting the room the grid offers. A voluntary event
 never makes a job miss its deadline: a job is held, paused or moved only if it can wait for
 the rest of the window (plus a move's overhead) and still finish in time. A mandatory event
@@ -20,10 +24,12 @@ holds until the next one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from gridaware.api.v1alpha1 import Resources
 from gridaware.core.power import JobLoad, LoadState
 
 TOLERANCE_KW = 0.001
@@ -33,13 +39,35 @@ ActionKind = Literal["HoldStarts", "PullForward", "Pause", "Migrate"]
 
 @dataclass(frozen=True)
 class Planned:
-    """One response: what, to which job (none for HoldStarts), expected kW change."""
+    """One response: what, to which job (none for HoldStarts), expected kW change, and for
+    a Migrate the cluster it goes to."""
 
     type: ActionKind
     job: str | None
     cluster: str | None
     delta_kw: float
     reason: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where a running job may go if it leaves the event's targets: the clusters outside them
+    that its placement rules allow, best first; what it needs there; and the progress a move
+    costs it (checkpoint and restart, grid seconds)."""
+
+    needs: Resources
+    clusters: tuple[str, ...]
+    overhead: float = 300.0
+
+
+@dataclass(frozen=True)
+class Room:
+    """What a cluster outside the event can still take now: free resources and power-budget
+    headroom in kW (inf without a budget)."""
+
+    free: Resources
+    kw: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -76,12 +104,32 @@ def _pausable(req: Request, j: JobLoad, now: float) -> bool:
     return long_enough and _can_wait(j, now, req.end, 0.0, req.mandatory)
 
 
-def _movable(req: Request, j: JobLoad, now: float, overhead: float) -> bool:
+def _movable(req: Request, j: JobLoad, now: float, move: Move | None) -> bool:
     return (
-        j.state is LoadState.RUNNING
+        move is not None
+        and j.state is LoadState.RUNNING
         and j.checkpoint
-        and _can_wait(j, now, now, overhead, req.mandatory)
+        and _can_wait(j, now, now, move.overhead, req.mandatory)
     )
+
+
+def _less(a: Resources, b: Resources) -> Resources:
+    return Resources(
+        cpu=max(0.0, a.cpu - b.cpu),
+        memory=max(0.0, a.memory - b.memory),
+        gpu=max(0.0, a.gpu - b.gpu),
+    )
+
+
+def _destination(j: JobLoad, move: Move, rooms: dict[str, Room]) -> str | None:
+    """The first cluster of the job's list with room for it; that room is then taken."""
+    for name in move.clusters:
+        room = rooms.get(name)
+        if room is None or not room.free.fits(move.needs) or room.kw + TOLERANCE_KW < j.kw:
+            continue
+        rooms[name] = Room(_less(room.free, move.needs), room.kw - j.kw)
+        return name
+    return None
 
 
 def _order(now: float) -> Callable[[JobLoad], tuple[int, float, float, str]]:
@@ -96,14 +144,15 @@ def plan_curtail(
     running: list[JobLoad],
     deferred: list[JobLoad],
     now: float,
-    can_move: dict[str, float] | None = None,
-    move_overhead: float = 300.0,
+    moves: Mapping[str, Move] | None = None,
+    rooms: Mapping[str, Room] | None = None,
 ) -> list[Planned]:
     """Responses (cheapest first) that bring the targets' load to ``req.target_kw``.
 
     ``running`` are the jobs drawing power in the targets now (not already pausing or
-    moving); ``deferred`` the ones planned to start; ``can_move`` maps job keys to the kW
-    that other zones can take for a move (absent: no move possible)."""
+    moving); ``deferred`` the ones planned to start; ``moves`` says, per job key, where a job
+    may go outside the targets (absent: it may not move) and ``rooms`` what each of those
+    clusters can still take."""
     out: list[Planned] = []
     held = held_starts(req, deferred, now)
     if held:
@@ -121,16 +170,33 @@ def plan_curtail(
         out.append(Planned("Pause", j.key, j.cluster, -j.kw, f"paused until {req.name} ends"))
         taken.add(j.key)
         need -= j.kw
-    movable = sorted(
-        (j for j in running if j.key not in taken and _movable(req, j, now, move_overhead)),
-        key=key,
-    )
-    for j in movable:
+    if need <= TOLERANCE_KW or not moves:
+        return out
+    out += _plan_moves(req, [j for j in running if j.key not in taken], now, need, moves, rooms)
+    return out
+
+
+def _plan_moves(
+    req: Request,
+    running: list[JobLoad],
+    now: float,
+    need: float,
+    moves: Mapping[str, Move],
+    rooms: Mapping[str, Room] | None,
+) -> list[Planned]:
+    """Moves out of the targets, in pause order, until ``need`` kW are shed."""
+    left = dict(rooms or {})
+    out: list[Planned] = []
+    for j in sorted(
+        (j for j in running if _movable(req, j, now, moves.get(j.key))), key=_order(now)
+    ):
         if need <= TOLERANCE_KW:
             break
-        if can_move is None or can_move.get(j.key, 0.0) < j.kw:
+        target = _destination(j, moves[j.key], left)
+        if target is None:
             continue
-        out.append(Planned("Migrate", j.key, j.cluster, -j.kw, f"moved out for {req.name}"))
+        reason = f"moved out to {target} for {req.name} (pausing cannot shed enough)"
+        out.append(Planned("Migrate", j.key, j.cluster, -j.kw, reason, target))
         need -= j.kw
     return out
 
