@@ -278,7 +278,10 @@ class OpenAdrService:
             }
             self.store.patch_gridevent_status(ev.name, status)
         else:
-            spec = ev.spec.model_copy(update={"window": cut_window(ev.spec.window, now)})
+            window = cut_window(ev.spec.window, now)
+            if window == ev.spec.window:
+                return  # cut already (within the window's first second)
+            spec = ev.spec.model_copy(update={"window": window})
             self.store.replace_gridevent_spec(ev.name, spec_body(spec))
         self._post(ev.name, ev.uid, "Normal", "OpenAdrWithdrawn", why)
 
