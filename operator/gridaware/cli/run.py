@@ -115,6 +115,8 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         peering=args.peering,
         priority=args.priority,
         openadr=openadr(args),
+        prometheus_url=args.prometheus_url,
+        prometheus_scrape_seconds=args.prometheus_scrape_interval,
     )
 
 
@@ -209,6 +211,18 @@ def add(sub: Any) -> None:
         type=Path,
         help="YAML: level, serviceAccounts {namespace: [names]}, namespaceMapping "
         "{hub: member}, operatorNamespace (the chart writes it from admissionPolicy.*)",
+    )
+    run.add_argument(
+        "--prometheus-url",
+        help="Prometheus holding Kepler/DCGM energy counters (labelled cluster=<GridCluster>): "
+        "accounts use measured energy where it exists (default: the energy model only)",
+    )
+    run.add_argument(
+        "--prometheus-scrape-interval",
+        type=float,
+        default=30.0,
+        help="seconds between Prometheus' scrapes of the energy exporters; an account waits "
+        "two of them after its job ends (default: 30)",
     )
     run.add_argument("--peering", help="Kopf peering object for HA (one replica active)")
     run.add_argument(

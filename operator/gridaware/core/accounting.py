@@ -1,15 +1,20 @@
 """Per-job carbon and cost accounts, hourly matched.
 
-energy = power x time x PUE, hour by hour. Location-based carbon uses the grid's average
-intensity in each hour the job ran; market-based carbon first assigns the job's share of the
-cluster's contracted green supply in that hour (``core.cfe``: an hour's delivery is shared
-among the jobs running then by their energy) at the contracts' intensity, and the rest at the
-grid intensity (no residual mix is published for most zones). The carbon-free share (CFE %)
-counts the contract share first, then the grid mix's carbon-free share of the rest. The
-location- and market-based figures are reported side by side and never added; marginal and
-average intensities are never booked in one account. Savings compare the location-based
-figure and the cost with the counterfactual "run at once in the home cluster" computed from
-the same signal history.
+energy = power x time x PUE, hour by hour. The power of a run segment is the spec's energy
+model, or, where energy counters measured the segment's pods (``MeasuredEnergy``), the
+measured kWh spread evenly over the segment plus the model's share for the pods that had no
+counters; that one figure is what carbon (both methods), cost and the contract sharing use,
+so measured and modelled kWh are never mixed for one stretch of time. Location-based carbon
+uses the grid's average intensity in each hour the job ran; market-based carbon first assigns
+the job's share of the cluster's contracted green supply in that hour (``core.cfe``: an
+hour's delivery is shared among the jobs running then by their energy) at the contracts'
+intensity, and the rest at the grid intensity (no residual mix is published for most zones).
+The carbon-free share (CFE %) counts the contract share first, then the grid mix's
+carbon-free share of the rest. The location- and market-based figures are reported side by
+side and never added; marginal and average intensities are never booked in one account.
+Savings compare the location-based figure and the cost with the counterfactual "run at once
+in the home cluster" computed from the same signal history, at the job's actual average
+power (measured where it was measured).
 """
 
 from __future__ import annotations
@@ -55,6 +60,16 @@ class Series:
 
 
 @dataclass(frozen=True)
+class MeasuredEnergy:
+    """IT energy (PUE not included) of one run segment from energy counters: ``kwh`` for the
+    pods that had counters, and ``modelled_share`` of the job's modelled power still counted
+    for the pods that had none (0 when every pod was measured)."""
+
+    kwh: float
+    modelled_share: float = 0.0
+
+
+@dataclass(frozen=True)
 class RunSegment:
     """One run of the job in one cluster, with that cluster's signals and contracts.
 
@@ -75,6 +90,31 @@ class RunSegment:
     delivery: cfe.Delivery | None = None
     others: tuple[cfe.Run, ...] = field(default=())
     renewable_percent: Series | None = None
+    measured: MeasuredEnergy | None = None
+
+
+def it_power_kw(seg: RunSegment, model_kw: float) -> float:
+    """Average IT power of a segment: measured kWh over its duration plus the modelled share
+    (the model alone when nothing was measured or the segment has no duration)."""
+    hours = (seg.end - seg.start) / HOUR
+    if seg.measured is None or hours <= 0:
+        return model_kw
+    return seg.measured.kwh / hours + model_kw * seg.measured.modelled_share
+
+
+def energy_source(seg: RunSegment) -> str:
+    """Measured, Mixed (measured pods plus the model for the rest) or Modelled."""
+    if seg.measured is None or seg.end <= seg.start:
+        return "Modelled"
+    return "Measured" if seg.measured.modelled_share <= 0 else "Mixed"
+
+
+def _overall_source(sources: list[str]) -> str:
+    if sources and all(s == "Measured" for s in sources):
+        return "Measured"
+    if all(s == "Modelled" for s in sources):
+        return "Modelled"
+    return "Mixed"
 
 
 class MixedKindsError(ValueError):
@@ -112,7 +152,7 @@ def book(seg: RunSegment, power_kw: float, job: str = "") -> _Booked:
     """The hourly-matched figures of one run segment."""
     hour0 = math.floor(seg.start / HOUR) * HOUR
     hours = max(1, math.ceil((seg.end - hour0) / HOUR))
-    facility_kw = power_kw * seg.pue
+    facility_kw = it_power_kw(seg, power_kw) * seg.pue
     d = _delivery(seg, hour0, hours)
     me = cfe.Run(job, seg.start, seg.end, facility_kw)
     load, contract = cfe.shares(me, seg.others, d.kwh, hour0)
@@ -139,6 +179,7 @@ def book(seg: RunSegment, power_kw: float, job: str = "") -> _Booked:
         cost_usd=None if cost is None else round(cost, 6),
         hourly_load_kwh=[round(float(v), 6) for v in load],
         hourly_cfe_kwh=[round(float(v), 6) for v in contract + grid_cfe],
+        energy_source=energy_source(seg),
     )
     return _Booked(out, cost, estimated)
 
@@ -161,9 +202,11 @@ def account(
     counterfactual: RunSegment | None,
     source: str,
     job: str = "",
+    energy_note: str | None = None,
 ) -> Account:
     """The account of a finished job (``counterfactual`` spans the same duration; None when
-    the home zone's history is missing: then no saving is claimed)."""
+    the home zone's history is missing: then no saving is claimed). The counterfactual runs at
+    the job's actual average IT power, so a measured account compares measured with measured."""
     _kinds(segments, counterfactual)
     booked = [book(s, power_kw, job) for s in segments]
     segs = [b.segment for b in booked]
@@ -176,7 +219,7 @@ def account(
     cf = counterfactual
     cf_g = cf_cost = None
     if cf is not None:
-        cf_kwh = power_kw * cf.pue * max(0.0, cf.end - cf.start) / HOUR
+        cf_kwh = _it_kw(segments, power_kw) * cf.pue * max(0.0, cf.end - cf.start) / HOUR
         cf_g = cf_kwh * cf.carbon.mean_over(cf.start, cf.end)
         if cf.price_usd is not None:
             cf_cost = cf_kwh / 1000 * cf.price_usd.mean_over(cf.start, cf.end)
@@ -194,8 +237,20 @@ def account(
         grid_cfe_kwh=round(grid_cfe, 6),
         cfe_percent=None if energy <= 0 else round(100 * (contract + grid_cfe) / energy, 3),
         cfe_estimated=any(b.cfe_estimated for b in booked),
+        energy_source=_overall_source([s.energy_source for s in segs]),
+        energy_note=energy_note,
         segments=segs,
     )
+
+
+def _it_kw(segments: list[RunSegment], model_kw: float) -> float:
+    """The job's average IT power over all its segments (the model when none was measured)."""
+    if all(s.measured is None for s in segments):
+        return model_kw
+    seconds = sum(max(0.0, s.end - s.start) for s in segments)
+    if seconds <= 0:
+        return model_kw
+    return sum(it_power_kw(s, model_kw) * max(0.0, s.end - s.start) for s in segments) / seconds
 
 
 def power_kw(

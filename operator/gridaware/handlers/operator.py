@@ -22,6 +22,7 @@ from gridaware.services import operator
 from gridaware.services.openadr import OpenAdrService
 from gridaware.signals import factory
 from gridaware.signals.openadr import OpenAdrVen
+from gridaware.signals.prometheus import PrometheusEnergy
 
 
 @kopf.on.startup()
@@ -72,6 +73,8 @@ def _build(config: OperatorConfig) -> operator.Services:
         active=gate,
         archive=ConfigMapArchive(client, config.settings.namespaces.operator_namespace),
         openadr=None if config.openadr is None else _openadr(config, GridEventApi(client), events),
+        energy=None if not config.prometheus_url else PrometheusEnergy(config.prometheus_url),
+        energy_scrape_seconds=config.prometheus_scrape_seconds,
     )
 
 

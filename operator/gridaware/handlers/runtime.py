@@ -25,3 +25,5 @@ class OperatorConfig:
     peering: str | None = None  # Kopf peering name (HA), None when standalone
     priority: int = 0
     openadr: OpenAdrOptions | None = None  # the OpenADR 3 VEN, when a VTN is configured
+    prometheus_url: str | None = None  # measured energy for accounts (Kepler/DCGM counters)
+    prometheus_scrape_seconds: float = 30.0  # accounts wait two of these for the last scrape

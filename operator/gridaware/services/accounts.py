@@ -2,32 +2,81 @@
 history of their zones and of the home cluster's, the cluster's contract delivery and the
 other jobs that ran beside it (``services.ledger``), compute with ``core.accounting`` (hourly
 matched), write the status once and count it in the metrics. Failed jobs get an account too:
-their energy was drawn all the same."""
+their energy was drawn all the same.
+
+Measured energy. With an ``EnergyPort`` (``signals.prometheus.PrometheusEnergy`` when the
+operator runs with ``--prometheus-url``), each segment's energy is the joules the energy
+counters measured for the job's pods in that cluster over that segment's wall-clock run, plus
+the model for the pods that had no counters, and ``energySource`` says which. The account
+waits two scrape intervals after the job ends, so that Prometheus holds the counters' final
+values (the job's own status already says it finished; only the account comes later). When
+Prometheus cannot be asked, the account is booked from the model with a note saying why, and
+Prometheus is left alone for a minute, so an outage never loses or stalls an account.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
 from gridaware.api.signals import Signal
 from gridaware.api.v1alpha1 import (
+    Account,
     GridAwareJobSpec,
     GridAwareJobStatus,
     MemberJobState,
     parse_time,
     rfc3339,
 )
-from gridaware.core import accounting, money, reporting
+from gridaware.core import accounting, money, quantity, reporting
 from gridaware.services.cache import Cache, Member
 from gridaware.services.ledger import AccountArchive, Ledger, job_power_kw, stopped_at
 from gridaware.services.metrics import Metrics
 from gridaware.services.ports import Clock, Settings, SignalsPort
 from gridaware.services.statuses import JobRecord, Statuses
 from gridaware.signals.errors import SignalError
+from gridaware.signals.prometheus import job_pods_regex, jobset_pods_regex
 
 log = logging.getLogger("gridaware.accounts")
 HOUR = 3600
+JOULES_PER_KWH = 3.6e6
+OUTAGE_BACKOFF_SECONDS = 60.0  # after a failed query, book from the model this long
+
+
+class EnergyPort(Protocol):
+    """Measured joules per pod over a wall-clock window (``PrometheusEnergy``); ``None`` when
+    nothing is measured there; raises ``SignalError`` when it cannot be asked."""
+
+    def joules(
+        self,
+        namespace: str,
+        pod_regex: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        cluster: str | None = None,
+    ) -> dict[str, float] | None: ...
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run segment of the job in wall time (what the energy counters saw)."""
+
+    cluster: str
+    start: float
+    end: float
+
+
+@dataclass
+class _Pending:
+    """A finished job whose account waits for the counters' last scrape."""
+
+    state: MemberJobState
+    member: str
+    due: float
 
 
 class AccountService:
@@ -41,8 +90,14 @@ class AccountService:
         metrics: Metrics,
         ledger: Ledger | None = None,
         archive: AccountArchive | None = None,
+        energy: EnergyPort | None = None,
+        scrape_seconds: float = 30.0,
     ) -> None:
         self.archive = archive
+        self.energy = energy
+        self.scrape_seconds = scrape_seconds
+        self._pending: dict[str, _Pending] = {}
+        self._energy_down_until = 0.0
         self.cache = cache
         self.ledger = ledger or Ledger(
             cache, statuses, feeds, clock, metrics, settings.history_hours
@@ -54,36 +109,22 @@ class AccountService:
         self.metrics = metrics
 
     def record(self, rec: JobRecord, state: MemberJobState, member: Member) -> None:
-        """Compute and store the account of a finished job, once."""
+        """Compute and store the account of a finished job, once (with measured energy, once
+        the counters' last scrape is in: ``tick`` books it then)."""
         status, spec = rec.status, rec.spec
         if status.account is not None or spec is None or not state.start_time:
             return
         end_stamp = state.completion_time or status.completion_time
         if not end_stamp:
             return
-        grid = self.clock.grid_clock.grid
-        start, end = grid(parse_time(state.start_time)), grid(parse_time(end_stamp))
-        kw = job_power_kw(spec)
-        segment = self._segment(member, start, end, rec.key)
-        if segment is None:
-            log.warning(
-                "no carbon history for %s: %s stays without an account", member.name, rec.key
-            )
+        due = parse_time(end_stamp) + 2 * self.scrape_seconds
+        if self.energy is not None and self.clock.wall() < due:
+            self._pending[rec.key] = _Pending(state, member.name, due)
             return
-        earlier = [s for s in self._earlier_segments(rec, spec) if s is not None]
-        home = self.cache.member(self._home(status, spec, member.name)) or member
-        ran = (end - start) + sum(s.end - s.start for s in earlier)
-        created = grid(parse_time(rec.created)) if rec.created else start
-        earliest = created
-        if spec.schedule is not None and spec.schedule.earliest_start:
-            earliest = max(created, parse_time(spec.schedule.earliest_start))
-        counterfactual = self._segment(home, earliest, earliest + ran)
-        try:
-            acct = accounting.account(
-                [*earlier, segment], kw, home.name, counterfactual, segment.carbon_source, rec.key
-            )
-        except accounting.MixedKindsError as exc:
-            log.warning("%s stays without an account: %s", rec.key, exc)
+        self._pending.pop(rec.key, None)
+        current = _Run(member.name, parse_time(state.start_time), parse_time(end_stamp))
+        acct = self._account(rec, spec, state, member, current)
+        if acct is None:
             return
         if self.statuses.update(rec, lambda s: s.model_copy(update={"account": acct})):
             self.metrics.carbon.labels("location", member.name).inc(acct.carbon_location_g)
@@ -98,7 +139,112 @@ class AccountService:
                 else acct.counterfactual_cost_usd - acct.cost_usd
             )
             self.ledger.booked(acct, saved_cost)
-            self._archive(rec, end)
+            self._archive(rec, self.clock.grid_clock.grid(current.end))
+
+    def tick(self) -> None:
+        """Book the accounts that waited for the energy counters' last scrape."""
+        now = self.clock.wall()
+        for key, p in list(self._pending.items()):
+            if p.due > now:
+                continue
+            del self._pending[key]
+            rec, member = self.statuses.get(key), self.cache.member(p.member)
+            if rec is not None and member is not None:
+                self.record(rec, p.state, member)
+
+    def _account(
+        self,
+        rec: JobRecord,
+        spec: GridAwareJobSpec,
+        state: MemberJobState,
+        member: Member,
+        current: _Run,
+    ) -> Account | None:
+        grid = self.clock.grid_clock.grid
+        start, end = grid(current.start), grid(current.end)
+        segment = self._segment(member, start, end, rec.key)
+        if segment is None:
+            log.warning(
+                "no carbon history for %s: %s stays without an account", member.name, rec.key
+            )
+            return None
+        runs = [*self._earlier_segments(rec, spec), (current, segment)]
+        measured, note = self._measure(spec, state, [r for r, _ in runs])
+        segments = [replace(s, measured=m) for (_, s), m in zip(runs, measured, strict=True)]
+        home = self.cache.member(self._home(rec.status, spec, member.name)) or member
+        ran = sum(s.end - s.start for s in segments)
+        created = grid(parse_time(rec.created)) if rec.created else start
+        earliest = created
+        if spec.schedule is not None and spec.schedule.earliest_start:
+            earliest = max(created, parse_time(spec.schedule.earliest_start))
+        counterfactual = self._segment(home, earliest, earliest + ran)
+        try:
+            return accounting.account(
+                segments,
+                job_power_kw(spec),
+                home.name,
+                counterfactual,
+                segment.carbon_source,
+                rec.key,
+                note,
+            )
+        except accounting.MixedKindsError as exc:
+            log.warning("%s stays without an account: %s", rec.key, exc)
+            return None
+
+    def _measure(
+        self, spec: GridAwareJobSpec, state: MemberJobState, runs: list[_Run]
+    ) -> tuple[list[accounting.MeasuredEnergy | None], str | None]:
+        """The measured energy of each run (None where nothing was measured) and a note when
+        measurement is configured but (part of) the energy is modelled."""
+        if self.energy is None:
+            return [None] * len(runs), None
+        if self.clock.wall() < self._energy_down_until:
+            return [None] * len(
+                runs
+            ), "energy counters not queried after a recent failure: modelled"
+        regex = _pods_regex(spec, state.name)
+        _, replicas = quantity.workload_requests(spec)
+        out: list[accounting.MeasuredEnergy | None] = []
+        notes: list[str] = []
+        for i, run in enumerate(runs):
+            try:
+                out.append(self._measure_run(state.namespace, regex, runs, i, max(1, replicas)))
+            except SignalError as exc:
+                log.warning("energy counters unavailable, accounts modelled: %s", exc)
+                self._energy_down_until = self.clock.wall() + OUTAGE_BACKOFF_SECONDS
+                notes.append(f"Prometheus unavailable ({exc}): modelled")
+                out += [None] * (len(runs) - len(out))
+                break
+            if out[-1] is None:
+                notes.append(f"no energy counters for the pods in {run.cluster}: modelled")
+        return out, "; ".join(dict.fromkeys(notes)) or None
+
+    def _measure_run(
+        self, namespace: str, regex: str, runs: list[_Run], i: int, replicas: int
+    ) -> accounting.MeasuredEnergy | None:
+        """One run's measured joules, its window closed a little after its end (the last
+        scrape) but before the job's next run in the same cluster began."""
+        assert self.energy is not None
+        run = runs[i]
+        tail = 2 * self.scrape_seconds
+        for later in runs[i + 1 :]:
+            if later.cluster == run.cluster and later.start >= run.end:
+                tail = min(tail, later.start - run.end)
+        if run.end <= run.start:
+            return None
+        per_pod = self.energy.joules(
+            namespace,
+            regex,
+            dt.datetime.fromtimestamp(run.start, dt.UTC),
+            dt.datetime.fromtimestamp(run.end + tail, dt.UTC),
+            cluster=run.cluster,
+        )
+        pods = {pod: j for pod, j in (per_pod or {}).items() if j > 0}
+        if not pods:
+            return None
+        missing = max(0, replicas - len(pods)) / replicas
+        return accounting.MeasuredEnergy(sum(pods.values()) / JOULES_PER_KWH, missing)
 
     def _archive(self, rec: JobRecord, end: float) -> None:
         """Keep a copy for reports after the job is gone (best effort: a failure is logged;
@@ -172,17 +318,21 @@ class AccountService:
 
     def _earlier_segments(
         self, rec: JobRecord, spec: GridAwareJobSpec
-    ) -> list[accounting.RunSegment | None]:
-        """Segments left behind by migrations, pauses and lost Jobs, in grid time; a
-        migration's segment runs on through the checkpoint grace period."""
+    ) -> list[tuple[_Run, accounting.RunSegment]]:
+        """Segments left behind by migrations, pauses and lost Jobs (in wall time, and with
+        their signals in grid time); a migration's segment runs on through the checkpoint
+        grace period. A segment without a known cluster or carbon history is left out."""
         grid, status = self.clock.grid_clock.grid, rec.status
         grace, wall_now = spec.migration.grace_period_seconds, self.clock.wall()
         out = []
         for r in status.run_segments:
             m = self.cache.member(r.cluster)
-            if m is not None:
-                end = stopped_at(status, r, grace, wall_now)
-                out.append(self._segment(m, grid(parse_time(r.start)), grid(end), rec.key))
+            if m is None:
+                continue
+            run = _Run(r.cluster, parse_time(r.start), stopped_at(status, r, grace, wall_now))
+            seg = self._segment(m, grid(run.start), grid(run.end), rec.key)
+            if seg is not None:
+                out.append((run, seg))
         return out
 
     @staticmethod
@@ -194,3 +344,11 @@ class AccountService:
             if eligible:
                 return eligible[0]
         return fallback
+
+
+def _pods_regex(spec: GridAwareJobSpec, name: str) -> str:
+    """The member workload's pods: a Job's, or every replicated job's of a JobSet."""
+    if spec.job_set is None:
+        return job_pods_regex(name)
+    replicated = [str(r.get("name", "")) for r in spec.job_set.get("replicatedJobs") or []]
+    return jobset_pods_regex(name, [r for r in replicated if r])

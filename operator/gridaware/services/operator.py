@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from gridaware.api.v1alpha1 import parse_time
 from gridaware.core.lifecycle import TERMINAL
 from gridaware.k8s.gateway import GatewayError
-from gridaware.services.accounts import AccountService
+from gridaware.services.accounts import AccountService, EnergyPort
 from gridaware.services.cache import Cache
 from gridaware.services.gridevents import GridEventService
 from gridaware.services.ledger import AccountArchive
@@ -56,6 +56,7 @@ class Services:
         self.runplan.tick()
         self.deadlines()
         self.accounts.ledger.refresh()  # contract gauges, once per grid hour
+        self.accounts.tick()  # accounts that waited for the energy counters' last scrape
         for rec in self.statuses.records():
             if rec.requeued:  # lost its member Job, or its migration target was taken
                 rec.requeued = False
@@ -121,12 +122,24 @@ def build(
     active: Callable[[], bool] | None = None,
     archive: AccountArchive | None = None,
     openadr: OpenAdrService | None = None,
+    energy: EnergyPort | None = None,
+    energy_scrape_seconds: float = 30.0,
 ) -> Services:
     metrics = metrics or Metrics()
     metrics.start()
     cache, statuses = Cache(), Statuses(hub)
     placement = PlacementService(cache, statuses, events, feeds, clock, settings, metrics)
-    accounts = AccountService(cache, statuses, feeds, clock, settings, metrics, archive=archive)
+    accounts = AccountService(
+        cache,
+        statuses,
+        feeds,
+        clock,
+        settings,
+        metrics,
+        archive=archive,
+        energy=energy,
+        scrape_seconds=energy_scrape_seconds,
+    )
     migration = MigrationService(cache, statuses, placement, events, clock, settings, metrics)
     pause = PauseService(cache, statuses, events, clock)
     gate = active or (lambda: True)
