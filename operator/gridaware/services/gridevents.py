@@ -3,7 +3,9 @@
 For each active ``GridEvent`` it measures what the targets draw, fixes the baseline and the
 target when the window opens, and responds cheapest first (``core.events``): hold starts in
 the targets, pause checkpointing jobs in place (``PauseService``, the one pause mechanism),
-pull deferred work forward for Absorb. When the window closes (or the event is deleted) it
+move checkpointing jobs out of the targets when pausing is not allowed or not enough (through
+``MigrationService.move_out``, the one migration protocol: never two copies), pull deferred
+work forward for Absorb. When the window closes (or the event is deleted) it
 resumes what it paused, spread by the zone's ramp limit. Power budgets are enforced the same
 way, as standing curtailments of one cluster.
 
@@ -14,28 +16,37 @@ and the actions come back from the status. The only state kept in memory is the 
 limiter's last minute of changes.
 
 Placement asks ``hold_reason`` before it starts a job (held starts, budgets, ramp; then
-``note_start``) and ``pulled_forward`` before it defers one (Absorb).
+``note_start``) and ``pulled_forward`` before it defers one (Absorb); a move out also holds
+starts in the targets, and the migration service asks ``hold_reason`` before it moves a job
+in, so that work moved out does not come back while the window lasts.
+
+Each event's compliance, target, achieved and current kW are also metrics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from gridaware.api.gridevents import GridEventAction, GridEventSpec, GridEventStatus
 from gridaware.api.v1alpha1 import API_VERSION, PowerStatus, parse_time, rfc3339
-from gridaware.core import accounting, budget, lifecycle, power
+from gridaware.core import accounting, budget, lifecycle, power, quantity
 from gridaware.core import events as plan
-from gridaware.core.events import Planned, Request, Tally
+from gridaware.core.events import Move, Planned, Request, Room, Tally
+from gridaware.core.placement import ClusterSnapshot, JobRequest, decide
 from gridaware.core.power import JobLoad, LoadState
 from gridaware.core.ramp import RampLimiter
 from gridaware.k8s.gateway import GatewayError
 from gridaware.services.cache import Cache, Member
+from gridaware.services.metrics import Metrics
+from gridaware.services.migration import MigrationService
 from gridaware.services.pause import NotPausableError, PauseService
+from gridaware.services.placement import RetryLaterError
 from gridaware.services.ports import Clock, EventsPort
 from gridaware.services.statuses import JobRecord, Statuses
 
@@ -67,12 +78,16 @@ class GridEventService:
         pause: PauseService,
         events: EventsPort,
         clock: Clock,
+        migration: MigrationService | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.cache = cache
         self.statuses = statuses
         self.pause = pause
         self.events = events
         self.clock = clock
+        self.migration = migration  # None: no moves out (pauses and holds only)
+        self.metrics = metrics
         self.ramp = RampLimiter()
         self._lock = threading.Lock()
         self._active: dict[str, Active] = {}
@@ -223,6 +238,7 @@ class GridEventService:
         now = self.clock.grid_now()
         w = spec.window
         if status.phase in ("Completed", "Cancelled"):
+            self._export(name, spec, status)
             return {}
         if now < w.start_epoch:
             status.phase = "Pending"
@@ -231,6 +247,7 @@ class GridEventService:
         else:
             status = self._closing_round(name, uid, spec, status)
         status.observed_generation = (body.get("metadata") or {}).get("generation")
+        self._export(name, spec, status)
         if status == before:
             return {}
         return status.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -261,6 +278,9 @@ class GridEventService:
         if spec.kind == "Curtail":
             running = [j for j in loads if j.state is LoadState.RUNNING]
             steps = plan.plan_curtail(req, running, deferred, now)
+            if self.migration is not None and _short(req, running, steps):
+                moves, rooms = self._move_options(clusters, running, now)
+                steps = plan.plan_curtail(req, running, deferred, now, moves, rooms)
         else:
             steps = plan.plan_absorb(req, current + self._pulled_kw(active, loads), deferred, now)
         for step in steps:
@@ -301,7 +321,7 @@ class GridEventService:
                 a = self._active[name] = Active(spec, clusters)
             a.clusters = clusters
             for act in status.actions:  # what an earlier operator decided (restart)
-                if act.type == "HoldStarts":
+                if act.type in ("HoldStarts", "Migrate"):
                     a.holds = True
                 elif act.type == "PullForward" and act.job and act.cluster:
                     a.pulled[act.job] = act.cluster
@@ -331,8 +351,12 @@ class GridEventService:
         elif step.type == "Pause":
             if not self._pause(name, step, now):
                 return
+        elif step.type == "Migrate":
+            if not self._move(name, step, now):
+                return
+            active.holds = True  # what moved out must not be replaced by new starts
         else:
-            return  # moves out of a zone are planned (simulator) but not yet taken here
+            return
         self._record(status, step, now)
         self._post(name, uid, "Normal", step.type, f"{step.job or 'starts'}: {step.reason}")
 
@@ -349,6 +373,107 @@ class GridEventService:
             log.info("%s: not paused: %s", step.job, exc)
             return False
         return True
+
+    # --- moving out ----------------------------------------------------------------------
+    def _move_options(
+        self, targets: set[str], running: list[JobLoad], now: float
+    ) -> tuple[dict[str, Move], dict[str, Room]]:
+        """Where each checkpointing job may go: reachable clusters outside the targets and
+        outside every other Curtail, ranked by placement's own rules and score, with what
+        each can still take (free resources, power-budget headroom)."""
+        with self._lock:
+            curtailed = {
+                c for a in self._active.values() if a.spec.kind == "Curtail" for c in a.clusters
+            }
+        outside = [
+            c
+            for c in self.cache.snapshot()
+            if c.reachable and c.name not in targets and c.name not in curtailed
+        ]
+        rooms = {c.name: Room(c.free, self._budget_room(c.name, now)) for c in outside}
+        moves: dict[str, Move] = {}
+        for j in running:
+            move = self._move_for(j, outside) if j.checkpoint and outside else None
+            if move is not None:
+                moves[j.key] = move
+        return moves, rooms
+
+    def _budget_room(self, cluster: str, now: float) -> float:
+        m = self.cache.member(cluster)
+        if m is None or m.spec.power_budget is None:
+            return float("inf")
+        return budget.headroom(m.spec.power_budget, self.measured_kw(cluster), now)
+
+    def _move_for(self, j: JobLoad, outside: list[ClusterSnapshot]) -> Move | None:
+        rec = self.statuses.get(j.key)
+        spec = rec.spec if rec is not None else None
+        if rec is None or spec is None or rec.status.migration is not None:
+            return None
+        if len(rec.status.migrations) >= spec.migration.max_migrations:
+            return None
+        needs, _ = quantity.workload_requests(spec)
+        clusters = [
+            replace(c, blocked="a Job of the same name is in the way")
+            if c.name in rec.blocked
+            else c
+            for c in outside
+        ]
+        decision = decide(JobRequest(needs, spec.placement, spec.objective), clusters)
+        ranked = sorted(
+            (c.score, c.cluster) for c in decision.candidates if c.eligible and c.score is not None
+        )
+        if not ranked:
+            return None
+        overhead = float(spec.migration.overhead_seconds)
+        return Move(needs, tuple(name for _, name in ranked), overhead)
+
+    def _move(self, who: str, step: Planned, now: float) -> bool:
+        """Begin a planned move out (ramp-limited in both zones); the migration service's
+        protocol does the rest, recorded in the job's ``status.migration``."""
+        rec = self.statuses.get(step.job or "")
+        if self.migration is None or rec is None or rec.status.cluster is None:
+            return False
+        source = self.cache.member(rec.status.cluster)
+        target = self.cache.member(step.target or "")
+        if source is None or target is None:
+            return False
+        zones, kw = (source.spec.grid_zone, target.spec.grid_zone), abs(step.delta_kw)
+        if not all(self.ramp.allows(z, kw, now) for z in zones):
+            return False
+        if not self.migration.move_out(rec, target.name, f"{requester(who)}: {step.reason}"):
+            return False
+        for z in zones:
+            self.ramp.admit(z, kw, now)
+        try:
+            self.migration.step(rec)  # start stopping the source now, not at the next tick
+        except (RetryLaterError, GatewayError) as exc:
+            log.info("%s: move out continues at the next round: %s", rec.key, exc)
+        return True
+
+    def _export(self, name: str, spec: GridEventSpec, status: GridEventStatus) -> None:
+        """The event's figures as metrics (once it has a target)."""
+        m = self.metrics
+        if m is None or status.target_kw is None:
+            return
+        labels = (name, spec.kind)
+        m.gridevent_compliance.labels(*labels).set(status.compliance or 0.0)
+        m.gridevent_target_kw.labels(*labels).set(status.target_kw)
+        m.gridevent_achieved_kw.labels(*labels).set(status.achieved_kw or 0.0)
+        m.gridevent_current_kw.labels(*labels).set(status.current_kw or 0.0)
+
+    def _unexport(self, name: str) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        for gauge in (
+            m.gridevent_compliance,
+            m.gridevent_target_kw,
+            m.gridevent_achieved_kw,
+            m.gridevent_current_kw,
+        ):
+            for kind in ("Curtail", "Absorb"):
+                with contextlib.suppress(KeyError):  # never exported
+                    gauge.remove(name, kind)
 
     def _record(self, status: GridEventStatus, step: Planned, now: float) -> None:
         status.actions = [
@@ -451,6 +576,7 @@ class GridEventService:
         """The event was deleted: stop holding, resume what it paused; how many are left."""
         with self._lock:
             self._active.pop(name, None)
+        self._unexport(name)
         return self.resume_all(name, uid, None)
 
     def _target_condition(
@@ -570,6 +696,12 @@ class GridEventService:
             planned_kw=[] if group is None else [round(float(x), 6) for x in group.planned_kw],
             paused_jobs=0 if group is None else group.paused,
         )
+
+
+def _short(req: Request, running: list[JobLoad], steps: list[Planned]) -> bool:
+    """Whether the planned pauses leave the running load above the target."""
+    paused = sum(s.delta_kw for s in steps if s.type == "Pause")
+    return sum(j.kw for j in running) + paused > req.target_kw + plan.TOLERANCE_KW
 
 
 def _deadline_key(j: JobLoad | None) -> float:

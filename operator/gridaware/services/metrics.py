@@ -1,5 +1,6 @@
 """Prometheus metrics of the operator: jobs, placements, deferrals and migrations, carbon and
-cost accounted and saved, signal values, ages and errors, reconcile errors and latency.
+cost accounted and saved, signal values, ages and errors, reconcile errors and latency, and
+how each grid event is being met (compliance, target, achieved and current kW).
 
 Gauges that describe state (jobs by phase, signals) are refreshed by the member agents;
 counters are incremented where things happen.
@@ -111,6 +112,31 @@ class Metrics:
             "gridaware_cluster_reachable",
             "1 when the member API answers",
             ["cluster"],
+            registry=self.registry,
+        )
+        event = ["event", "kind"]
+        self.gridevent_compliance = Gauge(
+            "gridaware_gridevent_compliance_ratio",
+            "Share of the GridEvent's window so far with its target met (0 to 1)",
+            event,
+            registry=self.registry,
+        )
+        self.gridevent_target_kw = Gauge(
+            "gridaware_gridevent_target_kw",
+            "The load a GridEvent's targets must stay at or below (Curtail) or reach (Absorb)",
+            event,
+            registry=self.registry,
+        )
+        self.gridevent_achieved_kw = Gauge(
+            "gridaware_gridevent_achieved_kw",
+            "Mean load of a GridEvent's targets over its window so far",
+            event,
+            registry=self.registry,
+        )
+        self.gridevent_current_kw = Gauge(
+            "gridaware_gridevent_current_kw",
+            "What a GridEvent's targets draw now (facility kW of gridaware work)",
+            event,
             registry=self.registry,
         )
 

@@ -135,7 +135,12 @@ class MigrationService:
         room = {
             c.name
             for c in self.cache.snapshot()
-            if (c.free.fits(requests) and c.reachable and c.name not in rec.blocked)
+            if (
+                c.free.fits(requests)
+                and c.reachable
+                and c.name not in rec.blocked
+                and not self._held(c.name, rec.key)
+            )
             or c.name == st.cluster
         }
         forecasts = [f for f in self.placement.forecasts(job, hour0, hours) if f.cluster in room]
@@ -155,7 +160,36 @@ class MigrationService:
             return
         self._begin(rec, st.cluster, move.target, move.reason)
 
-    def _begin(self, rec: JobRecord, source: str, target: str, reason: str) -> None:
+    def _held(self, cluster: str, key: str) -> bool:
+        """A grid event holds starts in the cluster (moving in would undo its curtailment)."""
+        gate = self.placement.gate
+        return gate is not None and gate.hold_reason(cluster, 0.0, key, None) is not None
+
+    def move_out(self, rec: JobRecord, target: str, reason: str) -> bool:
+        """Begin a move that another service decided (a grid event moving work out of a
+        curtailed zone) through this same protocol; False if the job cannot move now (not
+        running, already moving or pausing, no Checkpoint policy or no moves left)."""
+        spec = rec.spec
+        with rec.busy:
+            st = rec.status
+            if spec is None or rec.deleting or st.phase != "Running" or st.cluster is None:
+                return False
+            if st.member_job is None or st.migration is not None or st.pause is not None:
+                return False
+            policy = spec.migration
+            if policy.policy != "Checkpoint" or len(st.migrations) >= policy.max_migrations:
+                return False
+            self._begin(rec, st.cluster, target, reason, "GridEvent")
+            return rec.status.migration is not None
+
+    def _begin(
+        self,
+        rec: JobRecord,
+        source: str,
+        target: str,
+        reason: str,
+        cause: str = "GreenerClusterAhead",
+    ) -> None:
         state = MigrationState(
             step="Stopping",
             source=source,
@@ -170,7 +204,7 @@ class MigrationService:
             st = st.model_copy(deep=True)
             st.migration = state
             st.conditions = lifecycle.set_condition(
-                st.conditions, "Migrating", "True", "GreenerClusterAhead", message, None, now
+                st.conditions, "Migrating", "True", cause, message, None, now
             )
             return st
 

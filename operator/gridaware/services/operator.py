@@ -143,7 +143,7 @@ def build(
     migration = MigrationService(cache, statuses, placement, events, clock, settings, metrics)
     pause = PauseService(cache, statuses, events, clock)
     gate = active or (lambda: True)
-    gridevents = GridEventService(cache, statuses, pause, events, clock)
+    gridevents = GridEventService(cache, statuses, pause, events, clock, migration, metrics)
     placement.gate = gridevents
     members = MemberAgent(
         cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics, gate
