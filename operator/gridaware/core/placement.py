@@ -44,6 +44,7 @@ class ClusterSnapshot:
     stale: bool = False
     carbon_kind: str | None = None  # "average" or "marginal": never compared with each other
     blocked: str | None = None  # why this job cannot go there at all (e.g. a name conflict)
+    note: str = ""  # how its carbon and price were valued (e.g. contracted supply), for users
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def decide(job: JobRequest, clusters: list[ClusterSnapshot], must_start: bool = 
                 cluster=c.name,
                 zone=c.zone,
                 eligible=excluded is None,
-                reason=excluded[0] if excluded else ("signals are stale" if c.stale else ""),
+                reason=_note(c, excluded[0] if excluded else ""),
                 carbon=None if c.carbon is None else round(c.carbon, 1),
                 price=None if c.price_usd is None else round(c.price_usd, 2),
                 score=None if s is None or s == float("inf") else round(s, 4),
@@ -167,6 +168,13 @@ def decide(job: JobRequest, clusters: list[ClusterSnapshot], must_start: bool = 
         return Decision(None, f"no cluster can take the job now ({detail})", candidates, wait)
     eligible.sort(key=lambda e: (e[0], e[1]))
     return Decision(eligible[0][2], _reason(job, eligible), candidates)
+
+
+def _note(c: ClusterSnapshot, excluded: str) -> str:
+    """A candidate's note in ``status.placements``: why it was excluded, stale signals, and
+    how its score was valued."""
+    stale = "signals are stale" if c.stale and not excluded else ""
+    return "; ".join(part for part in (excluded, stale, c.note) if part)
 
 
 def _reason(job: JobRequest, eligible: list[tuple[float, str, ClusterSnapshot]]) -> str:

@@ -21,6 +21,7 @@ period, and the target runs after the source has stopped).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ from gridaware.api.v1alpha1 import (
     parse_time,
 )
 from gridaware.core import accounting, cfe, quantity
+from gridaware.core.lifecycle import TERMINAL
 from gridaware.services.cache import Cache, Member
 from gridaware.services.metrics import Metrics
 from gridaware.services.ports import Clock, SignalsPort
@@ -239,17 +241,44 @@ class Ledger:
         return accounting.Series(hour0, values)
 
     # --- valuing contracted supply (objective.valueContracts) -------------------------------
-    def planned_load(self, cluster: str, hour0: float, hours: int) -> npt.NDArray[np.float64]:
-        """kWh per hour from ``hour0`` that other gridaware jobs draw in ``cluster``: recorded
-        runs as they ran, running jobs as if they ran through the window (conservative)."""
+    def planned_load(
+        self, cluster: str, hour0: float, hours: int, exclude: str = ""
+    ) -> npt.NDArray[np.float64]:
+        """kWh per hour from ``hour0`` that other gridaware jobs (all but ``exclude``) draw in
+        ``cluster``: recorded runs as they ran, running jobs as if they ran through the window
+        (conservative)."""
         now = self.clock.grid_now()
         load = np.zeros(hours)
         edges = hour0 + HOUR * np.arange(hours + 1)
-        for r in self.runs(cluster):
-            end = edges[-1] if r.end >= now - 1.0 else r.end
-            overlap = np.minimum(edges[1:], end) - np.maximum(edges[:-1], r.start)
-            load += r.kw * np.clip(overlap, 0.0, None) / HOUR
+        spans = [
+            (r.start, edges[-1] if r.end >= now - 1.0 else r.end, r.kw)
+            for r in self.runs(cluster, exclude=exclude)
+        ]
+        spans += [(r.start, r.end, r.kw) for r in self.planned_runs(cluster, exclude)]
+        for start, end, kw in spans:
+            overlap = np.minimum(edges[1:], end) - np.maximum(edges[:-1], start)
+            load += kw * np.clip(overlap, 0.0, None) / HOUR
         return load
+
+    def planned_runs(self, cluster: str, exclude: str = "") -> list[cfe.Run]:
+        """Jobs that will draw in ``cluster`` but have not run there yet: placed and not
+        started (from now), and deferred with a planned start there; for their expected
+        duration, else through any window. A burst of placements, or several deferred jobs
+        aiming at the same covered hours, thus shares the contracts instead of each counting
+        on all of them."""
+        now, out = self.clock.grid_now(), []
+        for rec in self.statuses.records():
+            spec = rec.spec
+            if rec.key == exclude or spec is None or rec.gone or rec.status.phase in TERMINAL:
+                continue
+            start = _planned_start(rec.status, cluster, now)
+            if start is None:
+                continue
+            duration = spec.schedule.expected_duration_seconds if spec.schedule else None
+            end = start + duration if duration else math.inf
+            kw = job_power_kw(spec) * self._pue(cluster)
+            out.append(cfe.Run(f"{rec.key}@{cluster}#planned", start, end, kw))
+        return out
 
     def valued(
         self,
@@ -258,21 +287,26 @@ class Ledger:
         carbon: npt.NDArray[np.float64],
         price_usd: npt.NDArray[np.float64] | None,
         job_kw: float,
+        exclude: str = "",
     ) -> Valued:
-        """The hourly intensity and price a job that values contracted supply sees in this
-        cluster (``core.cfe.valued``), and a note for ``status.placements``."""
+        """The hourly intensity and price a job (IT power ``job_kw``, key ``exclude``) that
+        values contracted supply sees in this cluster (``core.cfe.valued``): market-based, the
+        other jobs' load served first. The note for ``status.placements`` says so also where
+        no contract covers anything, so that every candidate of one decision reads the same."""
         hours = carbon.size
         d = self.delivery(m, hour0, hours)
-        covered = cfe.cover(
-            d.kwh, self.planned_load(m.name, hour0, hours), np.full(hours, job_kw * m.spec.pue)
-        )
+        other = self.planned_load(m.name, hour0, hours, exclude)
+        covered = cfe.cover(d.kwh, other, np.full(hours, job_kw * m.spec.pue))
         c, p = cfe.valued(carbon, price_usd, covered, d)
         share = float(covered.mean()) if hours else 0.0
-        note = (
-            f"contracts cover {100 * share:.0f} % (valued at their intensity and price)"
-            if share > 0
-            else ""
-        )
+        if share > 0:
+            note = (
+                f"market-based: contracts cover {100 * share:.0f} % (at their intensity and price)"
+            )
+        elif m.spec.green_contracts:
+            note = "market-based: its contracts cover nothing then (grid values)"
+        else:
+            note = "market-based: no green contract (grid values)"
         return Valued(c, p, share, note)
 
     # --- metrics ---------------------------------------------------------------------------
@@ -307,6 +341,17 @@ class Ledger:
             self.metrics.contract_unused.labels(m.name).set(max(0.0, float(d.kwh.sum()) - used))
 
 
+def _planned_start(st: GridAwareJobStatus, cluster: str, now: float) -> float | None:
+    """When a job that has not started will start in ``cluster``: now when it is placed
+    there, its planned start when it is deferred to go there; None otherwise."""
+    if st.cluster == cluster and st.phase in ("Pending", "Scheduled"):
+        return now if st.member_job is not None and st.start_time is None else None
+    d = st.deferral
+    if st.cluster is None and st.phase == "Pending" and d is not None and d.cluster == cluster:
+        return max(now, parse_time(d.planned_start))
+    return None
+
+
 def _touches(st: GridAwareJobStatus, cluster: str) -> bool:
     """Whether the job ever ran in ``cluster`` (cheap: no time parsing)."""
     if st.account is not None:
@@ -319,7 +364,7 @@ class Valued:
     carbon: npt.NDArray[np.float64]
     price_usd: npt.NDArray[np.float64] | None
     covered: float  # mean share of the job's energy the contracts cover
-    note: str  # for the placement record's reason ("" when nothing is covered)
+    note: str  # for the placement record's per-cluster reason
 
 
 def _account_run(key: str, i: int, s: Segment) -> cfe.Run:

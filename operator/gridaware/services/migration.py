@@ -143,7 +143,9 @@ class MigrationService:
             )
             or c.name == st.cluster
         }
-        forecasts = [f for f in self.placement.forecasts(job, hour0, hours) if f.cluster in room]
+        forecasts = [
+            f for f in self.placement.forecasts(job, hour0, hours, rec) if f.cluster in room
+        ]
         move = migration.consider(
             st.cluster,
             forecasts,

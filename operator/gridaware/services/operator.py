@@ -145,6 +145,7 @@ def build(
     gate = active or (lambda: True)
     gridevents = GridEventService(cache, statuses, pause, events, clock, migration, metrics)
     placement.gate = gridevents
+    placement.ledger = accounts.ledger  # objective.valueContracts
     members = MemberAgent(
         cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics, gate
     )

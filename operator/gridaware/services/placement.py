@@ -36,13 +36,16 @@ from gridaware.core import lifecycle, money, namespaces, podsecurity, power, qua
 from gridaware.core.placement import ClusterSnapshot, Decision, JobRequest, could_run_later, decide
 from gridaware.k8s import members
 from gridaware.k8s.gateway import ConflictError, GatewayError, RejectedError
-from gridaware.services.cache import Cache
+from gridaware.services.cache import Cache, Member
+from gridaware.services.ledger import Ledger, job_power_kw
 from gridaware.services.metrics import Metrics
 from gridaware.services.ports import Clock, EventsPort, Settings, SignalsPort, StartGate
 from gridaware.services.statuses import JobRecord, Statuses
 from gridaware.signals.errors import SignalError
 
 log = logging.getLogger("gridaware.placement")
+HOUR = 3600.0
+MARKET_BASED = "market-based: contracted supply at the contracts' intensity and price"
 
 
 class RetryLaterError(Exception):
@@ -95,6 +98,7 @@ class PlacementService:
         self.settings = settings
         self.metrics = metrics
         self.gate: StartGate | None = None  # grid events and power budgets (set at build)
+        self.ledger: Ledger | None = None  # contracted supply, for objective.valueContracts
 
     # --- entry points --------------------------------------------------------------------
     def watched(self, body: dict[str, Any], deleted: bool = False) -> str:
@@ -339,7 +343,7 @@ class PlacementService:
         when it can take the job, else wherever scores best right now."""
         self._refresh_signals()
         snapshot = [self._blocked(rec, spec, c) for c in self.cache.snapshot()]
-        decision = decide(job, snapshot, must_start)
+        decision = self._valued_decision(rec, spec, job, snapshot, must_start)
         if preferred is None or decision.cluster is None or decision.cluster.name == preferred:
             return decision
         ok = any(c.cluster == preferred and c.eligible for c in decision.candidates)
@@ -350,7 +354,46 @@ class PlacementService:
             f"forecast greenest over the planned run ({preferred}); "
             f"right now {decision.cluster.name} scores best"
         )
+        if job.objective.value_contracts and self.ledger is not None:
+            reason += f" ({MARKET_BASED})"
         return Decision(target, reason, decision.candidates)
+
+    def _valued_decision(
+        self,
+        rec: JobRecord,
+        spec: GridAwareJobSpec,
+        job: JobRequest,
+        snapshot: list[ClusterSnapshot],
+        must_start: bool,
+    ) -> Decision:
+        """``decide`` on the snapshot; with ``objective.valueContracts`` every candidate is
+        scored market-based (never some location- and some market-based in one comparison).
+        The chosen cluster is returned as it is on the grid: the status keeps the grid's
+        intensity at placement (location-based), the record says how the score was valued."""
+        if not job.objective.value_contracts or self.ledger is None:
+            return decide(job, snapshot, must_start)
+        hour0 = self.clock.grid_now() // HOUR * HOUR
+        valued = [self._valued_now(rec.key, spec, c, hour0) for c in snapshot]
+        d = decide(job, valued, must_start)
+        if d.cluster is None:
+            return d
+        grid = next(c for c in snapshot if c.name == d.cluster.name)
+        return Decision(grid, f"{d.reason} ({MARKET_BASED})", d.candidates, d.wait)
+
+    def _valued_now(
+        self, key: str, spec: GridAwareJobSpec, c: ClusterSnapshot, hour0: float
+    ) -> ClusterSnapshot:
+        """The cluster's current intensity and price with this hour's share that its
+        contracts would cover for the job (after the other jobs' load) at the contracts'."""
+        member = self.cache.member(c.name)
+        if self.ledger is None or member is None or c.carbon is None:
+            return c
+        price = None if c.price_usd is None else np.array([c.price_usd])
+        v = self.ledger.valued(
+            member, hour0, np.array([c.carbon]), price, job_power_kw(spec), exclude=key
+        )
+        value = None if v.price_usd is None else float(v.price_usd[0])
+        return replace(c, carbon=float(v.carbon[0]), price_usd=value, note=v.note)
 
     def _blocked(
         self, rec: JobRecord, spec: GridAwareJobSpec, c: ClusterSnapshot
@@ -510,28 +553,50 @@ class PlacementService:
         hours = min(self.settings.forecast_hours, int(np.ceil((w.deadline - hour0) / 3600)) + 1)
         job = JobRequest(requests, spec.placement, spec.objective)
         plan = shifting.plan(
-            self.forecasts(job, hour0, hours), spec.objective, now, w.earliest, latest, w.duration
+            self.forecasts(job, hour0, hours, rec),
+            spec.objective,
+            now,
+            w.earliest,
+            latest,
+            w.duration,
         )
         if plan is not None and plan.defers(now, tolerance=0.0):
+            why = "valueContracts" if spec.objective.value_contracts else ""
             self._defer(
-                rec, plan.start, plan.cluster, plan.expected_carbon, plan.start_now_carbon, now, ""
+                rec, plan.start, plan.cluster, plan.expected_carbon, plan.start_now_carbon, now, why
             )
         return spec.objective, None if plan is None else plan.cluster, False
 
-    def forecasts(self, job: JobRequest, hour0: float, hours: int) -> list[shifting.Forecast]:
-        """Hourly carbon (and price) forecasts of every cluster that may take the job."""
+    def forecasts(
+        self, job: JobRequest, hour0: float, hours: int, rec: JobRecord | None = None
+    ) -> list[shifting.Forecast]:
+        """Hourly carbon (and price) forecasts of every cluster that may take the job; with
+        ``objective.valueContracts`` (and the job's record, for its power and to leave its own
+        load out) the hours its contracts would cover are valued market-based in every
+        cluster (``Ledger.valued``)."""
         out: list[shifting.Forecast] = []
         if self.feeds is None:
             return out
+        value = job.objective.value_contracts and rec is not None and rec.spec is not None
         for c in self.cache.snapshot():
             member = self.cache.member(c.name)
             if member is None or not could_run_later(job, c):
                 continue
             price_zone = member.spec.price_zone or c.zone
             fc = self._forecast(c, price_zone, job.objective, hour0, hours)
+            if fc is not None and value and rec is not None and rec.spec is not None:
+                fc = self._valued_forecast(fc, member, rec.key, job_power_kw(rec.spec))
             if fc is not None:
                 out.append(fc)
         return out
+
+    def _valued_forecast(
+        self, fc: shifting.Forecast, member: Member, key: str, job_kw: float
+    ) -> shifting.Forecast:
+        if self.ledger is None:
+            return fc
+        v = self.ledger.valued(member, fc.hour0, fc.carbon, fc.price_usd, job_kw, exclude=key)
+        return replace(fc, carbon=v.carbon, price_usd=v.price_usd)
 
     def _forecast(
         self, c: ClusterSnapshot, price_zone: str, objective: Objective, hour0: float, hours: int
@@ -573,6 +638,7 @@ class PlacementService:
                 f"a greener window is forecast: start at {when} in {cluster} at "
                 f"{expected or 0:.0f} gCO2e/kWh"
                 + (f" (now {now_carbon:.0f})" if now_carbon is not None else "")
+                + (f" ({MARKET_BASED})" if why == "valueContracts" else "")
             )
         deferral = Deferral(
             planned_start=when,

@@ -100,7 +100,7 @@ class RunPlanService:
         hours = min(self.settings.forecast_hours, int((deadline - hour0) // 3600) + 2)
         here = [
             f
-            for f in self.placement.forecasts(job, hour0, hours)
+            for f in self.placement.forecasts(job, hour0, hours, rec)
             if f.cluster == rec.status.cluster
         ]
         if not here:
