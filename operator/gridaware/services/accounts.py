@@ -110,7 +110,12 @@ class AccountService:
 
     def record(self, rec: JobRecord, state: MemberJobState, member: Member) -> None:
         """Compute and store the account of a finished job, once (with measured energy, once
-        the counters' last scrape is in: ``tick`` books it then)."""
+        the counters' last scrape is in: ``tick`` books it then). The member agents and the
+        background loop may both call this: one job's account is computed by one at a time."""
+        with rec.busy:
+            self._record(rec, state, member)
+
+    def _record(self, rec: JobRecord, state: MemberJobState, member: Member) -> None:
         status, spec = rec.status, rec.spec
         if status.account is not None or spec is None or not state.start_time:
             return
@@ -145,9 +150,8 @@ class AccountService:
         """Book the accounts that waited for the energy counters' last scrape."""
         now = self.clock.wall()
         for key, p in list(self._pending.items()):
-            if p.due > now:
+            if p.due > now or self._pending.pop(key, None) is None:
                 continue
-            del self._pending[key]
             rec, member = self.statuses.get(key), self.cache.member(p.member)
             if rec is not None and member is not None:
                 self.record(rec, p.state, member)
@@ -200,9 +204,8 @@ class AccountService:
         if self.energy is None:
             return [None] * len(runs), None
         if self.clock.wall() < self._energy_down_until:
-            return [None] * len(
-                runs
-            ), "energy counters not queried after a recent failure: modelled"
+            note = "Prometheus not asked after a recent failure: modelled"
+            return [None] * len(runs), note
         regex = _pods_regex(spec, state.name)
         _, replicas = quantity.workload_requests(spec)
         out: list[accounting.MeasuredEnergy | None] = []
