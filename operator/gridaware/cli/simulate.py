@@ -32,6 +32,7 @@ def _simulate(args: argparse.Namespace) -> int:
         params=params,
         names=args.policies.split(",") if args.policies else None,
         every=args.every,
+        contracts=args.contract or (),
     )
     print(
         f"{rep.work.count} jobs, zones {', '.join(zones)}, slack {args.slack:g} h, "
@@ -108,6 +109,13 @@ def add(sub: Any) -> None:
         type=float,
         default=0.1,
         help="required relative saving beyond the overhead (hysteresis)",
+    )
+    sim.add_argument(
+        "--contract",
+        action="append",
+        help="a green contract, repeatable: SHAPE:POWER@ZONE[,g=GCO2][,price=USD_PER_MWH][,cf=F] "
+        "(SHAPE baseload, solar or wind; POWER in kW or with kW/MW), e.g. solar:500kW@US-CAL-CISO;"
+        " adds CFE % columns and the policy gridaware+contracts (objective.valueContracts)",
     )
     sim.add_argument("--policies", help="comma-separated subset (default: all)")
     sim.add_argument("--json", type=Path, help="write the results as JSON here")
