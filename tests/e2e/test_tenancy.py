@@ -1,7 +1,9 @@
 """Tenants on a shared hub, on the lab: the chart's ValidatingAdmissionPolicy (rendered with
 the lab's helm and installed on the hub) makes the hub's API server reject every pod-template
-escape with a message that says what must change, a tenant's RBAC keeps it in its namespace,
-nothing reaches any member, and a compliant job from the same tenant runs end to end.
+escape with a message that says what must change (Job-form jobs and each replicated job of a
+JobSet-form job, whose messages name the path of the pod spec to fix), a tenant's RBAC keeps it
+in its namespace, nothing reaches any member, and a compliant job from the same tenant runs end
+to end.
 
 The tenant is a real identity: a ServiceAccount of hub namespace ``team-a`` with a Role that
 allows GridAwareJobs there only, using a TokenRequest token (no impersonation)."""
@@ -196,6 +198,73 @@ ESCAPES = [
 ]
 
 
+JOBSET_POD = "spec.jobSet.replicatedJobs[1].template.spec.template.spec"
+
+
+def jobset_body(name: str, pod: dict[str, Any], leader: dict[str, Any] = POD) -> dict[str, Any]:
+    """A JobSet-form GridAwareJob: a compliant leader and ``pod`` as its workers' pod spec."""
+
+    def replicated(rname: str, replicas: int, spec: dict[str, Any]) -> dict[str, Any]:
+        meta = {"annotations": {"lab.gridaware.dev/complete-after": "2s"}}
+        job = {"backoffLimit": 0, "template": {"metadata": meta, "spec": spec}}
+        return {"name": rname, "replicas": replicas, "template": {"spec": job}}
+
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "GridAwareJob",
+        "metadata": {"name": name},
+        "spec": {
+            "jobSet": {
+                "replicatedJobs": [replicated("leader", 1, leader), replicated("workers", 2, pod)]
+            }
+        },
+    }
+
+
+# (the workers' pod spec, words of the message: the path of the pod spec, then what to change)
+JOBSET_ESCAPES = [
+    pytest.param(
+        escape(f"{C}.privileged", True),
+        f"{JOBSET_POD}: containers main: remove securityContext.privileged or set it to false",
+        id="jobset-privileged",
+    ),
+    pytest.param(
+        escape("volumes", [{"name": "root", "hostPath": {"path": "/"}}]),
+        f"{JOBSET_POD}: volumes root: must not be hostPath",
+        id="jobset-host-path-root",
+    ),
+    pytest.param(
+        escape("hostNetwork", True),
+        f"{JOBSET_POD}: remove hostNetwork or set it to false",
+        id="jobset-host-network",
+    ),
+    pytest.param(
+        escape("nodeName", "us-west-node-0"),
+        f"{JOBSET_POD}: remove nodeName",
+        id="jobset-node-name",
+    ),
+    pytest.param(
+        escape(
+            "tolerations",
+            [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}],
+        ),
+        f"{JOBSET_POD}: remove tolerations of control-plane taints",
+        id="jobset-control-plane-toleration",
+    ),
+    pytest.param(
+        escape("serviceAccountName", "gridaware"),
+        f"{JOBSET_POD}: ServiceAccount gridaware is not allowed in namespace team-a: remove "
+        "serviceAccountName or use one of: trainer",
+        id="jobset-foreign-service-account",
+    ),
+    pytest.param(
+        escape(f"{C}.runAsUser", 0),
+        f"{JOBSET_POD}: set runAsUser to a non-zero user id",
+        id="jobset-run-as-root",
+    ),
+]
+
+
 def render(*sets: str) -> str:
     return str(
         helm_cli(
@@ -238,7 +307,8 @@ def enforced(lab: Lab, words: str, pod: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def policy(lab: Lab) -> Iterator[str]:
+def policy(lab: Lab, operator: Operator) -> Iterator[str]:
+    """The rendered policy, installed (after the CRDs, which the session operator installs)."""
     objects.ensure_namespace(lab.client("hub"), TEAM)
     manifest = render("--set", f"admissionPolicy.serviceAccounts.{TEAM}={{trainer}}")
     install(lab, manifest)
@@ -332,6 +402,28 @@ def test_pod_template_escapes_are_rejected_with_what_to_change(
     assert message is not None, "the escape was stored"
     assert "ValidatingAdmissionPolicy 'gw-gridaware-pod-security'" in message
     assert words in message, message
+
+
+@pytest.mark.parametrize(("pod", "words"), JOBSET_ESCAPES)
+def test_jobset_escapes_are_rejected_with_the_path_to_change(
+    tenant: kubernetes.client.ApiClient, pod: dict[str, Any], words: str
+) -> None:
+    message = create(tenant, TEAM, jobset_body("escape-set", pod))
+    assert message is not None, "the escape was stored"
+    assert "ValidatingAdmissionPolicy 'gw-gridaware-pod-security'" in message
+    assert words in message, message
+    assert "replicatedJobs[0]" not in message, "the compliant leader is not blamed"
+
+
+def test_every_breaking_replicated_job_is_named_and_a_compliant_jobset_is_accepted(
+    tenant: kubernetes.client.ApiClient,
+) -> None:
+    privileged = escape(f"{C}.privileged", True)
+    message = rejection(tenant, TEAM, jobset_body("both", privileged, leader=privileged)) or ""
+    for i in (0, 1):
+        where = f"spec.jobSet.replicatedJobs[{i}].template.spec.template.spec"
+        assert f"{where}: containers main: remove securityContext.privileged" in message, message
+    assert rejection(tenant, TEAM, jobset_body("compliant-set", POD)) is None
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ kubeconfig (file or in-memory dict) and a context, never the process-wide defaul
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ import kubernetes.config
 import urllib3
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+
+from gridaware.core.redact import redact
 
 # Short timeouts: a member cluster that does not answer within seconds is unreachable for us.
 DEFAULT_TIMEOUT = (3.0, 10.0)
@@ -44,6 +47,8 @@ REFUSED_USER_FIELDS = {
     "client-key": "client-key-data",
 }
 REFUSED_CLUSTER_FIELDS = {"certificate-authority": "certificate-authority-data"}
+# Fields of a kubeconfig user that hold a credential inline.
+INLINE_CREDENTIALS = ("token", "password", "client-key-data", "client-certificate-data")
 
 
 # What callers above this layer catch: an API error answer, or no answer at all.
@@ -105,13 +110,45 @@ def from_kubeconfig(
             persist_config=False,
         )
     else:
-        kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-            kubeconfig,
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        try:
+            kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                kubeconfig,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (ConfigException, ValueError, TypeError, AttributeError) as exc:
+            # e.g. client-key-data that is not base64: say so without quoting the Secret
+            detail = redact(str(exc), inline_credentials(kubeconfig))[:200]
+            raise KubeconfigError(
+                f"kubeconfig cannot be loaded ({exc.__class__.__name__}: {detail}); "
+                "re-run gridaware member join to write a fresh one"
+            ) from None
     return client_for(configuration)
+
+
+def inline_credentials(kubeconfig: dict[str, Any]) -> list[str]:
+    """The credentials a kubeconfig carries (tokens, passwords, client keys and certificates,
+    as given and base64-decoded), to be masked in any message about it."""
+    found: list[str] = []
+    for entry in kubeconfig.get("users") or []:
+        user = entry.get("user") if isinstance(entry, dict) else None
+        for field in INLINE_CREDENTIALS:
+            value = user.get(field) if isinstance(user, dict) else None
+            if isinstance(value, str) and value:
+                found.append(value)
+                found.extend(_decoded(value) if field.endswith("-data") else [])
+    return found
+
+
+def _decoded(value: str) -> list[str]:
+    """A base64 field decoded, and each long line of it (a PEM's body lines)."""
+    try:
+        text = base64.b64decode(value, validate=True).decode("utf-8", "replace")
+    except ValueError:
+        return []
+    lines = text.splitlines()
+    return [text, *(ln for ln in lines if len(ln) >= 16 and not ln.startswith("-----"))]
 
 
 def rejection(exc: BaseException) -> str | None:

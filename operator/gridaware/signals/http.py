@@ -6,8 +6,10 @@ total time budget per call: no wait and no request timeout reaches past it, and 
 ``Retry-After`` beyond what is left fails at once with a message that says so (waiting would
 only block the caller and then fail anyway). 4xx answers other than 429 are not retried;
 401/403 become ``FeedAuthError`` with a message that names the provider but never the
-credential. A provider can take some error statuses back as answers (``accept``) when its
-error bodies need its own parser (ENTSO-E's acknowledgement documents).
+credential, and every error message and excerpt of an answer is masked (``core.redact``) for
+the credentials the request carried: providers echo keys back in error bodies. A provider can
+take some error statuses back as answers (``accept``) when its error bodies need its own parser
+(ENTSO-E's acknowledgement documents).
 
 The loop is ``tenacity.Retrying`` (one dependency's well-tested retry machinery instead of our
 own); only the decisions are ours (``_Plan``): what to wait, when the budget forbids another
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -27,10 +30,13 @@ from typing import Any, NoReturn
 import requests
 import tenacity
 
-from gridaware.signals.errors import FeedAuthError, FeedUnavailableError, NoDataError
+from gridaware.core.redact import redact
+from gridaware.signals.errors import FeedAuthError, FeedUnavailableError, NoDataError, SignalError
 
 # Below this much remaining budget a further attempt cannot complete a request.
 MIN_ATTEMPT_SECONDS = 0.05
+# Header and query parameter names whose values are credentials.
+CREDENTIAL_NAME = re.compile(r"(?i)auth|token|key|secret|passw|signature")
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class HttpClient:
     ) -> requests.Response:
         """GET with retries; returns a 2xx response (or one whose status is in ``accept``)
         or raises a ``SignalError``."""
+        secrets = sent_credentials(params, headers, auth)
         plan = _Plan(self.provider, self.policy, self._monotonic)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_RetryableError),
@@ -103,7 +110,13 @@ class HttpClient:
             sleep=self._sleep,
             retry_error_callback=plan.give_up,
         )
-        return retrying(lambda: self._once(url, params, headers, auth, accept, plan.remaining()))
+        try:
+            return retrying(
+                lambda: self._once(url, params, headers, auth, accept, plan.remaining(), secrets)
+            )
+        except SignalError as exc:
+            mask_error(exc, secrets)
+            raise
 
     def _once(
         self,
@@ -113,6 +126,7 @@ class HttpClient:
         auth: tuple[str, str] | None,
         accept: Collection[int],
         remaining: float,
+        secrets: Collection[str],
     ) -> requests.Response:
         if remaining < MIN_ATTEMPT_SECONDS:
             raise FeedUnavailableError(
@@ -134,7 +148,7 @@ class HttpClient:
         code = resp.status_code
         if code in accept or 200 <= code < 300:
             return resp
-        return _refuse(self.provider, resp)
+        return _refuse(self.provider, resp, secrets)
 
 
 class _Plan:
@@ -196,8 +210,34 @@ def _failure(state: tenacity.RetryCallState) -> _RetryableError:
     return exc
 
 
-def _refuse(provider: str, resp: requests.Response) -> requests.Response:
-    """Raise the error a non-2xx answer stands for."""
+def sent_credentials(
+    params: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+    auth: tuple[str, str] | None,
+) -> frozenset[str]:
+    """The credentials a request carries: values of credential-named headers (and the token
+    after an ``Authorization`` scheme) and query parameters, and a Basic auth password."""
+    found = {str(v) for k, v in (params or {}).items() if CREDENTIAL_NAME.search(str(k))}
+    for name, value in (headers or {}).items():
+        if CREDENTIAL_NAME.search(name):
+            found.add(value)
+            found.add(value.split(" ", 1)[-1])
+    if auth is not None:
+        found.add(auth[1])
+    return frozenset(found)
+
+
+def mask_error(exc: SignalError, secrets: Collection[str]) -> None:
+    """Mask ``secrets`` in the error's message (and a FeedAuthError's excerpt), in place."""
+    if exc.args:
+        exc.args = (redact(str(exc.args[0]), secrets), *exc.args[1:])
+    if isinstance(exc, FeedAuthError):
+        exc.detail = redact(exc.detail, secrets)
+
+
+def _refuse(provider: str, resp: requests.Response, secrets: Collection[str]) -> requests.Response:
+    """Raise the error a non-2xx answer stands for (quoting the answer with ``secrets`` and
+    anything that looks like a credential masked)."""
     code = resp.status_code
     if code == 429:
         raise _RetryableError(
@@ -212,12 +252,13 @@ def _refuse(provider: str, resp: requests.Response) -> requests.Response:
             f"{provider}: credentials refused ({code}); check the API key or "
             "password configured for this provider",
             status=code,
-            detail=_short(resp.text, 600),
+            detail=_short(redact(resp.text, secrets), 600),
         )
     if code == 404:
         raise NoDataError(f"{provider}: not found (404) for {resp.url.split('?')[0]}")
     if code >= 400:
-        raise NoDataError(f"{provider}: request rejected ({code}): {_short(resp.text)}")
+        body = _short(redact(resp.text, secrets))
+        raise NoDataError(f"{provider}: request rejected ({code}): {body}")
     raise NoDataError(f"{provider}: unexpected answer {code}")
 
 

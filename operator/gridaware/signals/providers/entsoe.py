@@ -30,9 +30,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from gridaware.api.signals import CARBON_UNIT, EmissionKind, Quality, Series, Signal, price_unit
+from gridaware.core.redact import redact
 from gridaware.signals.base import Provider, make_series, number, parse_time
-from gridaware.signals.errors import FeedDataError, FeedRequestError, NoDataError
-from gridaware.signals.http import HttpClient
+from gridaware.signals.errors import FeedDataError, FeedRequestError, NoDataError, SignalError
+from gridaware.signals.http import HttpClient, mask_error
 
 DEFAULT_URL = "https://web-api.tp.entsoe.eu/api"
 MAX_RANGE = 365 * 24 * 3600
@@ -274,21 +275,29 @@ class EntsoE(Provider):
             self.url, params={"securityToken": self._token, **params}, accept=(400,)
         )
         if resp.status_code == 400 and "Acknowledgement_MarketDocument" not in resp.text[:2000]:
-            raise FeedRequestError(f"{self.name}: request rejected (400): {resp.text[:200]!r}")
+            body = redact(resp.text, [self._token])[:200]  # masked before cut: no partial key
+            raise FeedRequestError(f"{self.name}: request rejected (400): {body!r}")
         return resp.content
+
+    def _document(self, params: dict[str, str], expect: str) -> list[ET.Element]:
+        """The TimeSeries of the document answering ``params``; an acknowledgement's reason
+        text (the provider's words) comes with the token masked."""
+        try:
+            return parse_document(self._fetch(params), expect)[1]
+        except SignalError as exc:
+            mask_error(exc, [self._token])
+            raise
 
     def _prices(self, zone: str, start: float, end: float) -> Series:
         eic = self.code(zone)
-        _, series = parse_document(
-            self._fetch(
-                {
-                    "documentType": "A44",
-                    "in_Domain": eic,
-                    "out_Domain": eic,
-                    "periodStart": _stamp(start),
-                    "periodEnd": _stamp(end),
-                }
-            ),
+        series = self._document(
+            {
+                "documentType": "A44",
+                "in_Domain": eic,
+                "out_Domain": eic,
+                "periodStart": _stamp(start),
+                "periodEnd": _stamp(end),
+            },
             "Publication_MarketDocument",
         )
         ranked: list[tuple[tuple[int, int], list[tuple[int, int, float]]]] = []
@@ -322,16 +331,14 @@ class EntsoE(Provider):
 
     def _generation(self, zone: str, start: float, end: float) -> tuple[Series, Series]:
         eic = self.code(zone)
-        _, series = parse_document(
-            self._fetch(
-                {
-                    "documentType": "A75",
-                    "processType": "A16",
-                    "in_Domain": eic,
-                    "periodStart": _stamp(start),
-                    "periodEnd": _stamp(end),
-                }
-            ),
+        series = self._document(
+            {
+                "documentType": "A75",
+                "processType": "A16",
+                "in_Domain": eic,
+                "periodStart": _stamp(start),
+                "periodEnd": _stamp(end),
+            },
             "GL_MarketDocument",
         )
         per_type: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
