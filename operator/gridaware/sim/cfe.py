@@ -9,17 +9,96 @@ hour this is the operator's per-job sharing rule; the simulator only needs the t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 
 from gridaware.api.v1alpha1 import GreenContract
 from gridaware.core import cfe
 
 F64 = npt.NDArray[np.float64]
 HOUR = 3600.0
+
+
+_CONTRACT = re.compile(
+    r"^(?P<shape>baseload|solar|wind):(?P<power>[0-9]+(?:\.[0-9]+)?)(?P<unit>kW|MW)?"
+    r"@(?P<zone>[A-Za-z0-9_-]+)(?P<opts>(?:,[a-z]+=[^,]+)*)$"
+)
+_OPTIONS = {"g": "carbon_intensity", "price": "price_usd_per_mwh", "cf": "capacity_factor"}
+
+
+def parse_contract(text: str, index: int = 0) -> tuple[str, GreenContract]:
+    """``SHAPE:POWER[kW|MW]@ZONE[,g=GCO2][,price=USD_PER_MWH][,cf=FACTOR]`` (e.g.
+    ``solar:500kW@US-CAL-CISO,g=40,price=35``) as the zone and its contract; ValueError says
+    what is wrong."""
+    m = _CONTRACT.match(text.strip())
+    if m is None:
+        raise ValueError(
+            f"contract {text!r}: expected SHAPE:POWER@ZONE with SHAPE baseload, solar or wind, "
+            "POWER in kW (or with kW/MW), optionally ,g=gCO2e/kWh ,price=USD/MWh ,cf=capacity "
+            "factor; e.g. solar:500kW@US-CAL-CISO,price=35"
+        )
+    kw = float(m["power"]) * (1000.0 if m["unit"] == "MW" else 1.0)
+    fields: dict[str, object] = {"name": f"{m['shape']}-{index}", "power_kw": kw}
+    fields["shape"] = m["shape"]
+    for opt in filter(None, m["opts"].split(",")):
+        key, value = opt.split("=", 1)
+        if key not in _OPTIONS:
+            raise ValueError(f"contract {text!r}: unknown option {key!r} (g, price or cf)")
+        try:
+            fields[_OPTIONS[key]] = float(value)
+        except ValueError:
+            raise ValueError(f"contract {text!r}: {key}={value!r} is not a number") from None
+    try:
+        return m["zone"], GreenContract.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise ValueError(f"contract {text!r}: {problems}") from None
+
+
+@dataclass(frozen=True)
+class Supply:
+    """What each region's contracts deliver per hour: (R, T) kWh, and the delivery-weighted
+    intensity and price (NaN where no contract gives a price), as ``core.cfe.Delivery``."""
+
+    kwh: F64
+    carbon: F64
+    price_usd: F64
+
+    def delivery(self, r: int, t0: int, hours: int) -> cfe.Delivery:
+        """Region r's delivery over ``hours`` from hour t0 (zero past the end)."""
+        n = max(0, min(hours, self.kwh.shape[1] - t0))
+        kwh, carbon, price = np.zeros(hours), np.zeros(hours), np.full(hours, np.nan)
+        kwh[:n], carbon[:n] = self.kwh[r, t0 : t0 + n], self.carbon[r, t0 : t0 + n]
+        price[:n] = self.price_usd[r, t0 : t0 + n]
+        return cfe.Delivery(float(t0) * HOUR, kwh, carbon, price)
+
+
+def supply(
+    contracts: Sequence[Sequence[GreenContract]],
+    hour0: float,
+    hours: int,
+    utc_offsets: Sequence[float],
+    renewable_percent: F64 | None = None,
+) -> Supply:
+    """Each region's contracted supply from ``hour0`` (epoch s) for ``hours``."""
+    r_count = len(contracts)
+    kwh, carbon = np.zeros((r_count, hours)), np.zeros((r_count, hours))
+    price = np.full((r_count, hours), np.nan)
+    for r, region_contracts in enumerate(contracts):
+        if not region_contracts:
+            continue
+        share = None if renewable_percent is None else renewable_percent[r]
+        hourly = [
+            cfe.contract_kwh(c, hour0, hours, utc_offsets[r], share) for c in region_contracts
+        ]
+        d = cfe.delivery(region_contracts, hourly, hour0)
+        kwh[r], carbon[r], price[r] = d.kwh, d.carbon, d.price_usd
+    return Supply(kwh, carbon, price)
 
 
 @dataclass(frozen=True)
@@ -97,6 +176,7 @@ def schedule_cfe(
     pue: F64,
     carbon: F64,
     supply: F64,
+    renewable_percent: F64 | None = None,
 ) -> Matched:
     """The hourly-matched figures of a simulated schedule (hours from the trace's start):
     each run draws its job's kW times its region's PUE."""
@@ -105,4 +185,4 @@ def schedule_cfe(
     load = hourly_load(
         carbon.shape[0], carbon.shape[1], list(region), np.asarray(start), np.asarray(end), kw
     )
-    return matched(load, supply, carbon)
+    return matched(load, supply, carbon, renewable_percent)

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gridaware.core import planning
+from gridaware.sim import cfe as sim_cfe
 from gridaware.sim.scenario import Forecasts, Regions, Workload
 
 F64 = npt.NDArray[np.float64]
@@ -55,10 +56,28 @@ class Schedule:
         self.end.append(e)
 
 
+def spread(row: F64, s: float, e: float, kw: float) -> None:
+    """Add ``kw`` over [s, e) hours to ``row`` as kWh per hour (the part of each hour run)."""
+    a, b = max(0, int(np.floor(s))), min(row.size, int(np.ceil(e)))
+    if b <= a:
+        return
+    hours = np.arange(a, b)
+    row[a:b] += kw * np.clip(np.minimum(e, hours + 1) - np.maximum(s, hours), 0.0, None)
+
+
 class Capacity:
+    """Cpus committed per region and hour (a partly used hour counts as used), and the kWh
+    the committed runs draw there (the part of each hour run, PUE included): the load that
+    contracted supply serves first when a policy values it."""
+
     def __init__(self, regions: Regions) -> None:
         self.cap = regions.capacity
+        self.pue = regions.pue
         self.used: F64 = np.zeros(regions.carbon.shape)
+        self.kwh: F64 = np.zeros(regions.carbon.shape)
+
+    def kw(self, r: int, cpus: float) -> float:
+        return float(cpus * WATTS_PER_CPU / 1000 * self.pue[r])
 
     def fits(self, r: int, s: float, e: float, cpus: float) -> bool:
         a, b = int(np.floor(s)), int(np.ceil(e))
@@ -68,9 +87,11 @@ class Capacity:
 
     def take(self, r: int, s: float, e: float, cpus: float) -> None:
         self.used[r, int(np.floor(s)) : int(np.ceil(e))] += cpus
+        spread(self.kwh[r], s, e, self.kw(r, cpus))
 
     def release(self, r: int, s: float, e: float, cpus: float) -> None:
         self.used[r, int(np.ceil(s)) : int(np.ceil(e))] -= cpus
+        spread(self.kwh[r], s, e, -self.kw(r, cpus))
 
 
 @dataclass
@@ -139,6 +160,7 @@ class Result:
     mean_delay_h: float
     pauses_per_job: float
     schedule: Schedule
+    cfe: sim_cfe.Matched | None = None  # hourly-matched carbon-free share (sim.cfe)
 
 
 def evaluate(ctx: Context, name: str, sched: Schedule) -> Result:
@@ -161,6 +183,18 @@ def evaluate(ctx: Context, name: str, sched: Schedule) -> Result:
     for jj, rr, ss, ee in zip(job, r, s, e, strict=True):
         used[rr, int(np.floor(ss)) : int(np.ceil(ee))] += w.cpus[jj]
     overruns = int(np.sum(used > reg.capacity[:, None] + 1e-9))
+    supply = reg.supply.kwh if reg.supply is not None else np.zeros(reg.carbon.shape)
+    matched = sim_cfe.schedule_cfe(
+        r.tolist(),
+        job.tolist(),
+        s.tolist(),
+        e.tolist(),
+        w.cpus * WATTS_PER_CPU / 1000,
+        reg.pue,
+        reg.carbon,
+        supply,
+        reg.renewable,
+    )
     return Result(
         name,
         float((carbon_g * reg.pue[r]).sum() / 1000),
@@ -171,4 +205,5 @@ def evaluate(ctx: Context, name: str, sched: Schedule) -> Result:
         float(np.mean(first - w.arrival)),
         sched.pauses / w.count,
         sched,
+        matched,
     )

@@ -5,14 +5,17 @@ strategies users could pick instead, and the perfect-foresight oracles."""
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from gridaware.api.v1alpha1 import MigrationPolicy, Objective
-from gridaware.core import interruptible, migration, planning, shifting
-from gridaware.sim.engine import Capacity, Context, Schedule, place_best
+from gridaware.core import cfe, interruptible, migration, planning, shifting
+from gridaware.sim.engine import Capacity, Context, Schedule, place_best, spread
 
 H = 3600.0
+F64 = npt.NDArray[np.float64]
 
 
 def _offsets(ctx: Context, j: int) -> np.ndarray:
@@ -66,6 +69,7 @@ def _run(
     foresight: bool = False,
     temporal: bool = True,
     operator: bool = False,
+    value: bool = False,
 ) -> Schedule:
     """Place jobs in arrival order. With ``operator`` the operator's own planner places them
     and its migration check re-evaluates running jobs at their check times, interleaved with
@@ -80,7 +84,7 @@ def _run(
     def run_checks(until: float) -> None:
         while checks and checks[0][0] <= until:
             t, _, j, r, s, e, moves = heapq.heappop(checks)
-            nxt = _operator_check(ctx, cap, sched, j, r, s, e, moves, t)
+            nxt = _operator_check(ctx, cap, sched, j, r, s, e, moves, t, value)
             if nxt is not None:
                 heapq.heappush(checks, (nxt[0], j, j, *nxt[1:]))
 
@@ -88,7 +92,7 @@ def _run(
         run_checks(float(w.arrival[j]))
         regions = all_regions if choose == "all" else [int(w.home[j])]
         offsets = _start_offsets(ctx, j) if temporal else np.zeros(1)
-        planned = _operator_plan(ctx, cap, j) if operator else None
+        planned = _operator_plan(ctx, cap, j, value) if operator else None
         if planned is not None:
             r, s = planned
         else:
@@ -110,26 +114,58 @@ def _run(
     return sched
 
 
-def _forecasts_at(ctx: Context, t0: int) -> list[shifting.Forecast]:
+@dataclass(frozen=True)
+class Valuing:
+    """``objective.valueContracts`` for one job: the load already committed (``cap.kwh``)
+    is served first; ``own`` is the job's current run (region, start, end in hours), left
+    out of that load when a running job is re-evaluated."""
+
+    cap: Capacity
+    cpus: float
+    own: tuple[int, float, float] | None = None
+
+
+def _forecasts_at(ctx: Context, t0: int, value: Valuing | None = None) -> list[shifting.Forecast]:
     """What the operator would get from its feeds at hour t0: per region, the carbon (and,
-    when priced, day-ahead price) forecast from that hour."""
+    when priced, day-ahead price) forecast from that hour; with ``value``, the hours the
+    region's contracts would cover valued market-based as the operator does
+    (``core.cfe.cover`` and ``core.cfe.valued``, the functions ``services.ledger`` uses)."""
     reg = ctx.regions
     out = []
     for r in range(reg.count):
         price = ctx.price_forecast[r, t0] if ctx.price_forecast is not None else None
-        out.append(
-            shifting.Forecast(
-                str(r), float(reg.pue[r]), t0 * H, ctx.forecasts.carbon[r, t0, :], price
-            )
-        )
+        carbon = ctx.forecasts.carbon[r, t0, :]
+        if value is not None and reg.supply is not None:
+            carbon, price = _valued(ctx, value, r, t0, carbon, price)
+        out.append(shifting.Forecast(str(r), float(reg.pue[r]), t0 * H, carbon, price))
     return out
+
+
+def _valued(
+    ctx: Context, v: Valuing, r: int, t0: int, carbon: F64, price: F64 | None
+) -> tuple[F64, F64 | None]:
+    assert ctx.regions.supply is not None
+    hours = carbon.size
+    d = ctx.regions.supply.delivery(r, t0, hours)
+    other = np.zeros(hours)
+    n = max(0, min(hours, v.cap.kwh.shape[1] - t0))
+    other[:n] = v.cap.kwh[r, t0 : t0 + n]
+    kw = v.cap.kw(r, v.cpus)
+    if v.own is not None and v.own[0] == r:
+        mine = np.zeros(hours)
+        spread(mine, v.own[1] - t0, v.own[2] - t0, kw)
+        other = np.clip(other - mine, 0.0, None)
+    covered = cfe.cover(d.kwh, other, np.full(hours, kw))
+    return cfe.valued(carbon, price, covered, d)
 
 
 def _objective(ctx: Context) -> Objective:
     return Objective(carbon_weight=ctx.params.carbon_weight, price_weight=ctx.params.price_weight)
 
 
-def _operator_plan(ctx: Context, cap: Capacity, j: int) -> tuple[int, float] | None:
+def _operator_plan(
+    ctx: Context, cap: Capacity, j: int, value: bool = False
+) -> tuple[int, float] | None:
     """``core.shifting.plan``, exactly as the operator calls it for a deferred job: at
     arrival, then again at every hour while the job waits, each time with the forecasts issued
     at that hour (the operator re-plans on every retry, at most a minute apart; forecasts
@@ -139,10 +175,11 @@ def _operator_plan(ctx: Context, cap: Capacity, j: int) -> tuple[int, float] | N
     a, length = float(w.arrival[j]), float(w.length[j])
     latest = _latest(ctx, j)
     now = a
+    valuing = Valuing(cap, float(w.cpus[j])) if value else None
     while True:
         hour = int(np.floor(now))
         plan = shifting.plan(
-            _forecasts_at(ctx, hour),
+            _forecasts_at(ctx, hour, valuing),
             _objective(ctx),
             now=now * H,
             earliest=a * H,
@@ -169,6 +206,7 @@ def _operator_check(
     e: float,
     moves: int,
     t: float,
+    value: bool = False,
 ) -> tuple[float, int, float, float, int] | None:
     """``core.migration.consider``, exactly as the operator calls it, then capacity and
     deadline checks; on a move the source segment ends now and the target's starts, with
@@ -186,9 +224,10 @@ def _operator_check(
         margin=p.migration_margin,
     )
     remaining = e - t
+    valuing = Valuing(cap, float(w.cpus[j]), (r, s, e)) if value else None
     move = migration.consider(
         str(r),
-        _forecasts_at(ctx, int(t)),
+        _forecasts_at(ctx, int(t), valuing),
         _objective(ctx),
         policy,
         now=t * H,
@@ -258,6 +297,13 @@ def gridaware(ctx: Context) -> Schedule:
     """The operator's planner: every region and start time within the deadline from
     forecasts, then migration with hysteresis while the job runs."""
     return _run(ctx, choose="all", operator=True)
+
+
+def gridaware_contracts(ctx: Context) -> Schedule:
+    """``gridaware`` with ``objective.valueContracts``: the hours each region's contracts
+    would cover (after the load already planned there) are planned at the contracts'
+    intensity and price."""
+    return _run(ctx, choose="all", operator=True, value=True)
 
 
 def oracle(ctx: Context) -> Schedule:
@@ -384,3 +430,4 @@ def gridaware_interruptible(ctx: Context) -> Schedule:
 
 
 INTERRUPTIBLE = {"gridaware-interruptible": gridaware_interruptible}
+CONTRACTS = {"gridaware+contracts": gridaware_contracts}  # run when the scenario has contracts

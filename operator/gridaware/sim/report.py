@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gridaware.sim.scenario import (
     Forecasts,
     Regions,
     Workload,
+    add_contracts,
     build_forecasts,
     load_regions,
     load_workload,
@@ -58,10 +60,37 @@ class Report:
                     "MIGR/JOB": f"{r.migrations_per_job:.2f}",
                     "PAUSES/JOB": f"{r.pauses_per_job:.2f}",
                     "DELAY h": f"{r.mean_delay_h:.1f}",
+                    **self._cfe_columns(r),
                     "SECONDS": f"{self.seconds[name]:.1f}",
                 }
             )
         return out
+
+    def _cfe_columns(self, r: Result) -> dict[str, str]:
+        """CFE % (``*`` where the grid's carbon-free share was estimated from the intensity)
+        and, with contracts, the share of the contracted energy the jobs used."""
+        if r.cfe is None:
+            return {}
+        out = {"CFE %": f"{r.cfe.cfe_percent:.1f}" + ("*" if r.cfe.estimated else "")}
+        if self.regions.supply is not None:
+            delivered = r.cfe.contract_delivered_kwh
+            used = 100 * r.cfe.contract_kwh / delivered if delivered > 0 else 0.0
+            out["CONTRACT USED %"] = f"{used:.1f}"
+        return out
+
+    def cfe_json(self, r: Result) -> dict[str, Any]:
+        if r.cfe is None:
+            return {}
+        m = r.cfe
+        return {
+            "cfe_percent": m.cfe_percent,
+            "cfe_estimated": m.estimated,
+            "energy_kwh": m.energy_kwh,
+            "contract_kwh": m.contract_kwh,
+            "grid_cfe_kwh": m.grid_cfe_kwh,
+            "contract_delivered_kwh": m.contract_delivered_kwh,
+            "contract_unused_kwh": m.contract_unused_kwh,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +105,11 @@ class Report:
             "slack_hours": self.params.slack,
             "forecast": self.forecasts.source,
             "interruptible_oracle_bound_kg": self.interruptible_bound_kg,
+            "contracts": {
+                zone: [c.model_dump(by_alias=True, exclude_none=True) for c in cs]
+                for zone, cs in zip(self.regions.zones, self.regions.contracts, strict=False)
+                if cs
+            },
             "policies": {
                 name: {
                     "carbon_kg": r.carbon_kg,
@@ -91,6 +125,7 @@ class Report:
                     "pauses_per_job": r.pauses_per_job,
                     "mean_delay_hours": r.mean_delay_h,
                     "seconds": self.seconds[name],
+                    **self.cfe_json(r),
                 }
                 for name, r in self.results.items()
             },
@@ -202,7 +237,12 @@ def simulate(
     params: Params | None = None,
     names: list[str] | None = None,
     every: int = 1,
+    contracts: Sequence[str] = (),
 ) -> Report:
+    """Every policy (or ``names``) on the scenario. ``contracts`` (``sim.cfe.parse_contract``
+    specs) give regions green contracts: every policy's CFE % counts them, and
+    ``gridaware+contracts`` (the operator's planner with ``objective.valueContracts``) runs
+    beside the others."""
     params = params or Params(slack=slack)
     params.slack = slack
     work = load_workload(workload, len(zones), slack, limit=limit, every=every)
@@ -210,11 +250,14 @@ def simulate(
         zones, data_dir, params.horizon + 2, need_hours=float(work.deadline.max())
     )
     regions.capacity = capacities(regions, work, headroom)
+    if contracts:
+        add_contracts(regions, contracts)
     fc = build_forecasts(regions, params.horizon, forecast)
     ctx = Context(regions, work, fc, params)
     results, seconds = {}, {}
-    every_policy = {**policies.POLICIES, **policies.INTERRUPTIBLE}
-    for name in names or list(every_policy):
+    every_policy = {**policies.POLICIES, **policies.INTERRUPTIBLE, **policies.CONTRACTS}
+    default = [n for n in every_policy if contracts or n not in policies.CONTRACTS]
+    for name in names or default:
         t = time.process_time()
         sched = every_policy[name](ctx)
         results[name] = evaluate(ctx, name, sched)

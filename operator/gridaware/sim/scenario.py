@@ -16,11 +16,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from gridaware.api.regions import REGIONS
 from gridaware.api.signals import Signal
+from gridaware.api.v1alpha1 import GreenContract
 from gridaware.core import forecast as forecaster
 from gridaware.core import money
 from gridaware.signals.errors import SignalError
 from gridaware.signals.providers.local import Replay, synthetic_values
+from gridaware.sim import cfe as sim_cfe
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -37,6 +40,9 @@ class Regions:
     capacity: F64 = field(default_factory=lambda: np.zeros(0))  # (R,) cpus
     start: int = 0  # epoch seconds of hour 0
     hours: int = YEAR_HOURS  # hours of recorded data (the rest wraps around)
+    renewable: F64 | None = None  # (R, T) % of the mix, NaN where the trace has none
+    contracts: list[list[GreenContract]] = field(default_factory=list)  # per region
+    supply: sim_cfe.Supply | None = None  # what the contracts deliver, when there are any
 
     @property
     def count(self) -> int:
@@ -90,18 +96,61 @@ def load_regions(
     if end <= start:
         raise ValueError(f"the carbon traces of {', '.join(zones)} have no hour in common")
     hours = (end - start) // 3600
-    carbon, price, sources = [], [], []
+    carbon, price, sources, renewable = [], [], [], []
     for zone in zones:
         c = replay.history(zone, Signal.CARBON, start, end)
         carbon.append(_fill(c.hourly(start, hours)))
         p, src = _prices(replay, zone, start, hours)
         price.append(p)
         sources.append(src)
+        renewable.append(_renewable(replay, zone, start, hours))
     total = max(hours, int(np.ceil(need_hours))) + pad_hours
     reps = -(-total // hours)
     c_arr = np.tile(np.array(carbon), reps)[:, :total]
     p_arr = np.tile(np.array(price), reps)[:, :total]
-    return Regions(zones, c_arr, p_arr, sources, np.full(len(zones), pue), start=start, hours=hours)
+    r_arr = np.tile(np.array(renewable), reps)[:, :total]
+    return Regions(
+        zones,
+        c_arr,
+        p_arr,
+        sources,
+        np.full(len(zones), pue),
+        start=start,
+        hours=hours,
+        renewable=r_arr,
+    )
+
+
+def _renewable(replay: Replay, zone: str, start: int, hours: int) -> F64:
+    """The recorded renewable share (%) per hour, NaN where the trace has none (the CFE %
+    then estimates the grid's carbon-free share from the intensity, and says so)."""
+    try:
+        return replay.history(zone, Signal.RENEWABLE_SHARE, start, start + hours * 3600).hourly(
+            start, hours
+        )
+    except SignalError:
+        return np.full(hours, np.nan)
+
+
+def add_contracts(regions: Regions, specs: Sequence[str]) -> None:
+    """Green contracts (``sim.cfe.parse_contract`` specs) for the scenario's regions, and what
+    they deliver over its hours (solar on the zone's local time, wind shaped by its recorded
+    renewable share). ValueError names a zone the scenario does not have."""
+    contracts: list[list[GreenContract]] = [[] for _ in regions.zones]
+    for i, spec in enumerate(specs):
+        zone, contract = sim_cfe.parse_contract(spec, i)
+        if zone not in regions.zones:
+            raise ValueError(f"contract {spec!r}: zone {zone} is not one of {regions.zones}")
+        contracts[regions.zones.index(zone)].append(contract)
+    offsets = {r.grid_zone: r.timezone_offset_hours for r in REGIONS.values()}
+    regions.contracts = contracts
+    regions.supply = sim_cfe.supply(
+        contracts,
+        float(regions.start),
+        regions.carbon.shape[1],
+        [offsets.get(z, 0.0) for z in regions.zones],
+        regions.renewable,
+    )
 
 
 def _prices(replay: Replay, zone: str, start: int, hours: int) -> tuple[F64, str]:
