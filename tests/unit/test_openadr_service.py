@@ -265,6 +265,21 @@ def test_a_changed_vtn_event_replaces_the_spec_of_an_open_grid_event(
     assert ("OpenAdrUpdated" in rig.events.reasons()) is changed
 
 
+def test_an_event_that_starts_now_keeps_its_first_start() -> None:
+    now_event = wire("e1", "SIMPLE", 2, modified="2023-11-14T21:59:00Z")
+    now_event["intervalPeriod"]["start"] = "0001-01-01T00:00:00Z"  # OpenADR's "now"
+    rig = Rig(FakeVen([now_event]))
+    rig.service().tick()
+    writes = rig.store.writes
+    rig.clock.advance(5 * INTERVAL)
+    rig.service().tick()
+    assert rig.store.writes == writes
+    assert rig.store.spec(SIMPLE)["window"] == {
+        "start": rfc3339(T0),
+        "end": rfc3339(T0 + 3 * HOUR),
+    }
+
+
 def test_a_withdrawn_pending_event_is_cancelled() -> None:
     rig = Rig(FakeVen([wire("e1", "SIMPLE", 2)]))
     rig.service().tick()

@@ -8,8 +8,8 @@ IMPORT_CAPACITY_LIMIT and PRICE payloads), then:
 - **creates** a GridEvent for every mapped interval that has none yet, named by the VEN
   client's deterministic name (``openadr-<event id>-<interval id>-<payload>``), so a second
   poll, a restarted operator or an HA peer finds the same object instead of making another;
-- **replaces the spec** of one the utility changed (the spec differs from the mapping), as
-  long as its window has not closed;
+- **replaces the spec** of one the utility changed (a new ``modificationDateTime``, or a
+  different mapping when the VTN gives none), as long as its window has not closed;
 - **ends** one the utility withdrew (deleted or cancelled on the VTN: absent from the poll
   while its window is still open): a pending one is marked ``Cancelled`` (the controller
   never acts on it), an active one gets its window cut at now, so the grid-event controller
@@ -151,6 +151,17 @@ def spec_body(spec: GridEventSpec) -> dict[str, Any]:
     return spec.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def changed(ev: Owned, mapped: MappedEvent) -> bool:
+    """Whether the utility changed the event since its GridEvent was written: by its
+    ``modificationDateTime`` when the VTN gives one (an event that starts "now" maps to a new
+    start at every poll; its first start is kept), else by the spec."""
+    new = mapped.spec.source.open_adr
+    before, after = ev.source.modification_date_time, new.modification_date_time if new else None
+    if before is not None and after is not None:
+        return before != after
+    return ev.spec != mapped.spec
+
+
 def cut_window(window: EventWindow, now: float) -> EventWindow:
     """The window ended at ``now`` (at least a second after its start: end must follow start)."""
     end = max(int(now), int(window.start_epoch) + 1)
@@ -254,7 +265,7 @@ class OpenAdrService:
                 return
             self._post(mapped.name, "", "Normal", "OpenAdrEvent", _describe("taken in", mapped))
             return
-        if ev.spec == mapped.spec or ev.status.phase in CLOSED:
+        if not changed(ev, mapped) or ev.status.phase in CLOSED:
             return
         self.store.replace_gridevent_spec(mapped.name, spec_body(mapped.spec))
         self._post(ev.name, ev.uid, "Normal", "OpenAdrUpdated", _describe("changed", mapped))
