@@ -211,6 +211,9 @@ class AccountService:
         out: list[accounting.MeasuredEnergy | None] = []
         notes: list[str] = []
         for i, run in enumerate(runs):
+            if run.end <= run.start:  # nothing ran: nothing to measure or model
+                out.append(None)
+                continue
             try:
                 out.append(self._measure_run(state.namespace, regex, runs, i, max(1, replicas)))
             except SignalError as exc:
@@ -234,8 +237,6 @@ class AccountService:
         for later in runs[i + 1 :]:
             if later.cluster == run.cluster and later.start >= run.end:
                 tail = min(tail, later.start - run.end)
-        if run.end <= run.start:
-            return None
         per_pod = self.energy.joules(
             namespace,
             regex,
