@@ -1,15 +1,32 @@
-"""``gridaware simulate``: replay a job trace on recorded grid data and compare policies."""
+"""``gridaware simulate``: replay a job trace on recorded grid data and compare policies, or
+(``--events FILE``) replay grid events on it and report how the fleet answered and at what
+cost."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import math
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridaware.cli.output import table
 
+if TYPE_CHECKING:
+    from gridaware.sim.events import EventParams, Replayed
+
+DEFAULT_ZONES = "US-CAL-CISO,US-MIDA-PJM,DE-LU,GB,CA-ON"
+
+
+def _zones(text: str | None) -> list[str]:
+    return [z.strip() for z in (text or "").split(",") if z.strip()]
+
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.events is not None:
+        return _simulate_events(args)
     from gridaware.sim import report  # noqa: PLC0415
     from gridaware.sim.engine import Params  # noqa: PLC0415
 
@@ -20,7 +37,7 @@ def _simulate(args: argparse.Namespace) -> int:
         migration_overhead_h=args.migration_overhead,
         migration_margin=args.migration_margin,
     )
-    zones = [z.strip() for z in args.zones.split(",") if z.strip()]
+    zones = _zones(args.zones or DEFAULT_ZONES)
     rep = report.simulate(
         zones,
         args.data_dir,
@@ -34,6 +51,10 @@ def _simulate(args: argparse.Namespace) -> int:
         every=args.every,
         contracts=args.contract or (),
     )
+    if args.output == "json":
+        print(json.dumps(rep.to_json(), indent=2))
+        report.write(rep, args.json)
+        return 0
     print(
         f"{rep.work.count} jobs, zones {', '.join(zones)}, slack {args.slack:g} h, "
         f"capacity +{100 * args.headroom:.0f}% headroom, forecasts: {rep.forecasts.source}"
@@ -55,6 +76,71 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_events(args: argparse.Namespace) -> int:
+    """Replay a file of event windows (or GridEvents) on the traces and print the figures."""
+    from gridaware.sim import eventfile  # noqa: PLC0415
+    from gridaware.sim import events as ev  # noqa: PLC0415
+
+    try:
+        windows = eventfile.read(args.events, tuple(_zones(args.event_types)))
+    except eventfile.EventFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    params = ev.EventParams(
+        reduce_share=args.reduce_percent / 100,
+        pausable_share=args.pausable_share,
+        ramp_kw_per_minute=args.ramp_kw_per_minute,
+        latency_s=args.checkpoint_latency,
+    )
+    try:
+        rep = ev.replay_windows(
+            windows, args.data_dir, args.workload, _zones(args.zones) or None, args.slack,
+            params, args.limit, args.every,
+        )  # fmt: skip
+    except (OSError, ValueError) as exc:  # no trace for a zone, no workload file
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    doc = ev.to_json(rep.results, rep.skipped, rep.trace_start)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2))
+    if args.output == "json":
+        print(json.dumps(doc, indent=2))
+        return 0
+    _print_events(args, rep, params)
+    return 0
+
+
+def _print_events(args: argparse.Namespace, rep: Replayed, params: EventParams) -> None:
+    from gridaware.sim import events as ev  # noqa: PLC0415
+
+    print(
+        f"{len(rep.results)} event windows replayed on {rep.trace_hours // 24} days of traces "
+        f"from {_day(rep.trace_start)} ({', '.join(rep.zones)}), {rep.jobs} jobs, slack "
+        f"{args.slack:g} h; where the file gives no amount: Curtail by "
+        f"{100 * params.reduce_share:g} %; {100 * params.pausable_share:g} % of jobs checkpoint"
+    )
+    print(table(ev.rows(rep.results, rep.trace_start)))
+    t = ev.totals(rep.results)
+    ttt = t["median_time_to_target_s"]
+    print(
+        f"compliance {100 * t['compliance']:.1f} % (time-weighted); curtailed "
+        f"{t['curtailed_kwh']:.2f} kWh, absorbed {t['absorbed_kwh']:.2f} kWh; median time to "
+        f"target {'-' if math.isnan(ttt) else f'{ttt:.0f} s'} ({t['events_never_on_target']:.0f} "
+        f"never on target); delay {t['delay_job_hours']:+.1f} job-h; carbon "
+        f"{t['extra_carbon_kg']:+.2f} kg; deadline misses {t['deadline_misses']:.0f}"
+    )
+    if rep.skipped:
+        print(
+            f"left out: {len(rep.skipped)} windows outside the traces or the zones "
+            f"(e.g. {rep.skipped[0].zone} {_day(ev.YEAR0 + rep.skipped[0].start)})"
+        )
+
+
+def _day(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%d")
+
+
 def add(sub: Any) -> None:
     sim = sub.add_parser(
         "simulate",
@@ -70,8 +156,8 @@ def add(sub: Any) -> None:
     )
     sim.add_argument(
         "--zones",
-        default="US-CAL-CISO,US-MIDA-PJM,DE-LU,GB,CA-ON",
-        help="comma-separated grid zones (one region each)",
+        help=f"comma-separated grid zones (one region each; default {DEFAULT_ZONES}, with "
+        "--events the zones of the events)",
     )
     sim.add_argument(
         "--workload",
@@ -119,5 +205,39 @@ def add(sub: Any) -> None:
     )
     sim.add_argument("--policies", help="comma-separated subset (default: all)")
     sim.add_argument("--json", type=Path, help="write the results as JSON here")
+    sim.add_argument(
+        "-o", "--output", choices=("table", "json"), default="table", help="what to print"
+    )
+    ev = sim.add_argument_group("grid events (--events)")
+    ev.add_argument(
+        "--events",
+        type=Path,
+        help="replay these event windows instead of comparing policies: a grid-events CSV "
+        "(zone,start_utc,end_utc,type,...; a directory: its events_*.csv), or YAML of "
+        "GridEvents or their specs; windows outside the traces are left out",
+    )
+    ev.add_argument(
+        "--event-types",
+        help="only these CSV types, comma-separated (curtail, stress; default: all)",
+    )
+    ev.add_argument(
+        "--reduce-percent",
+        type=float,
+        default=25.0,
+        help="Curtail by this share of the baseline where the file gives no amount (CSV)",
+    )
+    ev.add_argument(
+        "--pausable-share",
+        type=float,
+        default=0.6,
+        help="share of jobs that checkpoint (may be paused), spread evenly (default 0.6)",
+    )
+    ev.add_argument("--ramp-kw-per-minute", type=float, help="ramp limit of each zone")
+    ev.add_argument(
+        "--checkpoint-latency",
+        type=float,
+        default=30.0,
+        help="seconds from a pause decision to the load falling (default 30)",
+    )
     sim.add_argument("--plots", type=Path, help="write PNG plots into this directory")
     sim.set_defaults(func=_simulate)

@@ -1,83 +1,67 @@
-"""Replaying real grid events (CAISO, ERCOT, PJM, GB DFS; ``../shared/data/grid-events``) on
-the 2023 traces: how well the fleet would have answered, and what answering cost.
+"""Replaying grid events on the 2023 traces: the real windows of ``../shared/data/grid-events``
+(CAISO, ERCOT, PJM, GB DFS) or any file of windows or GridEvents (``sim.eventfile``,
+``gridaware simulate --events``): how well the fleet would have answered, and what answering
+cost.
 
-Each zone's jobs of the trace run at once in their home zone (the baseline). When an event
-opens, the controller's own planner (``core.events``) answers minute by minute, exactly as the
-operator does: the baseline and target are fixed from the load at the window's start; starts
-that can wait are held to the window's end; running checkpointing jobs are paused, lowest
-priority and most slack first, each taking effect after the checkpoint latency, at most as
-fast as the ramp limit allows; nothing that would miss its deadline is touched (voluntary
-events). Paused and held work resumes at the end, again ramp-limited. Reported per event:
-compliance, achieved kW and time to target (``core.events.Tally``, the same figures as a
-GridEvent's status), kW curtailed, job-hours of delay, the carbon the delay added or saved
-(the zone's hourly intensity), deadline misses, and the error of the fleet's own 3-hour load
-forecast (``core.power``) made at the window's start.
+Curtail: each zone's jobs of the trace run at once in their home zone (the baseline). When an
+event opens, the controller's own planner (``core.events``) answers minute by minute, exactly
+as the operator does: the baseline and target are fixed from the load at the window's start
+(the event's own amount, or ``EventParams.reduce_share`` for the data set's notices, which
+state none we can use); starts that can wait are held to the window's end; running
+checkpointing jobs are paused, lowest priority and most slack first, each taking effect after
+the checkpoint latency, at most as fast as the ramp limit allows; nothing that would miss its
+deadline is touched unless the event is mandatory. Paused and held work resumes at the end,
+again ramp-limited.
 
-Overlapping notices of one zone (a Flex Alert, an EEA Watch and an EEA 2 on the same
-evening) are merged into one window, as the data's README advises.
+Absorb needs deferred work to pull forward, which running everything at once never has: for
+an Absorb window the baseline is the temporal shifter's plan instead (each job starts at the
+hour, within its slack, that gives its run the lowest mean intensity, with perfect foresight),
+and the planner starts deferred jobs that have arrived early, soonest planned first, without
+overshooting the target.
+
+Reported per event: compliance, achieved kW and time to target (``core.events.Tally``, the
+same figures as a GridEvent's status), kW curtailed or absorbed, job-hours of delay (negative
+when work ran earlier), the carbon the response added or saved (the zone's hourly intensity),
+deadline misses, and the error of the fleet's own 3-hour load forecast (``core.power``) made at
+the window's start.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from gridaware.api.v1alpha1 import parse_time
-from gridaware.core import accounting, power, ramp
+from gridaware.core import accounting, planning, power, ramp
 from gridaware.core import events as plan
-from gridaware.core.events import Request, Tally
+from gridaware.core.events import Kind, Request, Tally
 from gridaware.core.power import JobLoad, LoadState
 from gridaware.core.ramp import ZoneRamp
 from gridaware.sim.engine import WATTS_PER_CPU
+from gridaware.sim.eventfile import YEAR0, Window, csv_rows, merge
 from gridaware.sim.scenario import Regions, Workload, load_regions, load_workload
 
-YEAR0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()
+__all__ = ["YEAR0", "EventParams", "EventResult", "Window", "load_events", "replay", "simulate"]
+
 MINUTE = 60.0
 HOUR = 3600.0
 
 
-@dataclass(frozen=True)
-class Window:
-    zone: str
-    start: float  # seconds from 2023-01-01T00:00Z
-    end: float
-    types: tuple[str, ...]
-    sources: tuple[str, ...]
-
-
 def load_events(directory: Path, year: int = 2023, types: tuple[str, ...] = ()) -> list[Window]:
     """Event windows starting in ``year`` (all types, or only ``types``), merged per zone."""
-    rows: list[tuple[str, float, float, str, str]] = []
-    for path in sorted(directory.glob("events_*.csv")):
-        with path.open(newline="", encoding="utf-8") as fh:
-            for r in csv.DictReader(fh):
-                if not r["start_utc"].startswith(str(year)) or (types and r["type"] not in types):
-                    continue
-                start, end = parse_time(r["start_utc"]), parse_time(r["end_utc"])
-                rows.append((r["zone"], start - YEAR0, end - YEAR0, r["type"], r["source_name"]))
-    return _merge(sorted(rows))
-
-
-def _merge(rows: list[tuple[str, float, float, str, str]]) -> list[Window]:
-    out: list[Window] = []
-    for zone, start, end, type_, source in rows:
-        last = out[-1] if out else None
-        if last is not None and last.zone == zone and start <= last.end:
-            out[-1] = Window(
-                zone,
-                last.start,
-                max(last.end, end),
-                tuple(sorted({*last.types, type_})),
-                tuple(sorted({*last.sources, source})),
-            )
-        else:
-            out.append(Window(zone, start, end, (type_,), (source,)))
-    return out
+    y0 = dt.datetime(year, 1, 1, tzinfo=dt.UTC).timestamp() - YEAR0
+    y1 = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC).timestamp() - YEAR0
+    rows = [
+        r
+        for path in sorted(directory.glob("events_*.csv"))
+        for r in csv_rows(path.read_text(encoding="utf-8"), str(path))
+        if y0 <= r[1] < y1 and (not types or r[3] in types)
+    ]
+    return merge(sorted(rows))
 
 
 @dataclass
@@ -95,6 +79,9 @@ class EventResult:
     start: float
     end: float
     types: tuple[str, ...]
+    name: str
+    kind: Kind
+    mandatory: bool
     jobs: int
     baseline_kw: float
     target_kw: float
@@ -103,6 +90,7 @@ class EventResult:
     time_to_target_s: float | None
     paused: int
     held: int
+    pulled: int
     delay_job_hours: float
     extra_carbon_kg: float
     deadline_misses: int
@@ -110,20 +98,28 @@ class EventResult:
 
     @property
     def curtailed_kw(self) -> float:
+        """kW shed on average over the window (negative: drawn more)."""
         return self.baseline_kw - self.achieved_kw
+
+    @property
+    def response_kw(self) -> float:
+        """kW moved in the direction asked: curtailed for Curtail, absorbed for Absorb."""
+        return self.curtailed_kw if self.kind == "Curtail" else -self.curtailed_kw
 
 
 @dataclass
 class _Job:
     index: int
     kw: float
-    start: float  # seconds (baseline start)
+    start: float  # seconds (baseline start: arrival, or the shifter's plan for Absorb)
     length: float
     deadline: float
     pausable: bool
     paused_at: float | None = None
     resumed_at: float | None = None
-    held_to: float | None = None
+    held_to: float | None = None  # the start under the response, when it moved
+    arrival: float | None = None  # when it is known, if before its baseline start
+    pulled: bool = False
 
     def active(self, t: float) -> bool:
         """Drawing power at ``t`` under the response."""
@@ -199,14 +195,15 @@ def _round(run: _Run, req: Request, t: float) -> None:
     w = run.w
     for j in run.jobs:
         arrives = t - MINUTE < j.start <= t and j.held_to is None and j.paused_at is None
-        if arrives and j.deadline - j.length >= w.end:
+        if arrives and (req.mandatory or j.deadline - j.length >= w.end):
             j.held_to = w.end  # when exactly: _release
     running = [
         j.load(w.zone, t)
         for j in run.jobs
         if j.active(t) and j.paused_at is None and j.held_to is None
     ]
-    steps = plan.plan_curtail(Request(req.name, "Curtail", req.target_kw, t, w.end), running, [], t)
+    now = Request(req.name, "Curtail", req.target_kw, t, w.end, req.mandatory)
+    steps = plan.plan_curtail(now, running, [], t)
     by_index = {j.index: j for j in run.jobs}
     for s in steps:
         if s.type == "Pause" and s.job is not None:
@@ -229,15 +226,25 @@ def _release(run: _Run) -> None:
             j.held_to = t
 
 
+def _target(w: Window, baseline: float, p: EventParams) -> float:
+    if w.amount is None:
+        return baseline * (1 - p.reduce_share)
+    return w.amount.target_kw(baseline)
+
+
 def replay_event(
     w: Window, zone_index: int, regions: Regions, work: Workload, p: EventParams
 ) -> EventResult:
+    if w.kind == "Absorb":
+        return _replay_absorb(w, zone_index, regions, work, p)
     jobs = _jobs_in(zone_index, work, w, p)
     limiter = None if p.ramp_kw_per_minute is None else ZoneRamp(p.ramp_kw_per_minute)
     run = _Run(w, jobs, p, limiter)
     baseline_jobs = [_Job(j.index, j.kw, j.start, j.length, j.deadline, False) for j in jobs]
     baseline = _load_at(baseline_jobs, w.start)
-    req = Request("event", "Curtail", baseline * (1 - p.reduce_share), w.start, w.end)
+    req = Request(
+        w.name or "event", "Curtail", _target(w, baseline, p), w.start, w.end, w.mandatory
+    )
     tally = Tally.start(w.start, baseline, "Curtail", req.target_kw)
     minutes = max(1, math.ceil((w.end - w.start) / MINUTE))
     for k in range(minutes):
@@ -255,6 +262,68 @@ def replay_event(
         tally,
         _forecast_error(w, jobs, baseline_jobs),
     )
+
+
+def _replay_absorb(
+    w: Window, zone_index: int, regions: Regions, work: Workload, p: EventParams
+) -> EventResult:
+    """Absorb on the shifter's plan: deferred jobs that have arrived start early, soonest
+    planned first, while the load stays at or below the target."""
+    carbon = np.asarray(regions.carbon[zone_index], dtype=np.float64)
+    jobs = _planned_jobs(zone_index, work, w, p, carbon)
+    baseline_jobs = [replace(j) for j in jobs]
+    baseline = _load_at(baseline_jobs, w.start)
+    req = Request(w.name or "event", "Absorb", _target(w, baseline, p), w.start, w.end)
+    tally = Tally.start(w.start, baseline, "Absorb", req.target_kw)
+    minutes = max(1, math.ceil((w.end - w.start) / MINUTE))
+    for k in range(minutes):
+        t = w.start + k * MINUTE
+        _pull(jobs, w.zone, req, t)
+        tally = tally.add(t, _load_at(jobs, t), "Absorb", req.target_kw)
+    tally = tally.add(w.end, tally.last_kw, "Absorb", req.target_kw)
+    return _result(w, carbon, jobs, baseline, req, tally, _forecast_error(w, jobs, baseline_jobs))
+
+
+def _planned_jobs(
+    zone_index: int, work: Workload, w: Window, p: EventParams, carbon: np.ndarray
+) -> list[_Job]:
+    """The zone's jobs that run or wait around the window, each starting where the shifter
+    plans it: the whole hour within its slack with the lowest mean intensity over its run."""
+    latest = work.deadline - work.length
+    sel = np.flatnonzero(
+        (work.home == zone_index)
+        & (work.arrival * HOUR < w.end)
+        & (np.maximum(latest, work.arrival + work.length) * HOUR > w.start - 1)
+    )
+    pre = planning.prefix(carbon)
+    out = []
+    for i in sel:
+        arrival, length = float(work.arrival[i]), float(work.length[i])
+        starts = arrival + np.arange(
+            int(max(0.0, float(latest[i]) - arrival)) + 1, dtype=np.float64
+        )
+        runs = planning.integrate(pre, carbon, starts, starts + length)
+        start = float(starts[int(np.argmin(runs))]) * HOUR
+        job = _Job(
+            int(i), float(work.cpus[i]) * WATTS_PER_CPU / 1000 * p.pue, start, length * HOUR,
+            float(work.deadline[i]) * HOUR, False, arrival=arrival * HOUR,
+        )  # fmt: skip
+        if start + job.length > w.start:
+            out.append(job)
+    return out
+
+
+def _pull(jobs: list[_Job], zone: str, req: Request, t: float) -> None:
+    """One minute of the controller: pull deferred work forward into the room left."""
+    deferred = [
+        JobLoad(str(j.index), zone, zone, j.kw, LoadState.DEFERRED, j.start, j.length, j.deadline)
+        for j in jobs
+        if not j.pulled and j.arrival is not None and j.arrival <= t < j.start
+    ]
+    by_index = {j.index: j for j in jobs}
+    for step in plan.plan_absorb(req, _load_at(jobs, t), deferred, t):
+        j = by_index[int(step.job or -1)]
+        j.held_to, j.pulled = t, True
 
 
 def _forecast_error(w: Window, jobs: list[_Job], baseline_jobs: list[_Job]) -> float:
@@ -293,10 +362,12 @@ def _result(
         after = sum(ci.mean_over(a, b) * (b - a) for a, b in runs)
         extra += j.kw * (after - before) / HOUR / 1000  # kg
         misses += j.end() > j.deadline + 1e-6
+    pulled = sum(j.pulled for j in jobs)
     return EventResult(
-        w.zone, w.start, w.end, w.types, len(jobs), baseline, req.target_kw, tally.achieved_kw,
-        tally.compliance, tally.time_to_target, sum(j.paused_at is not None for j in jobs),
-        sum(j.held_to is not None for j in jobs), delay, extra, misses, fc_error,
+        w.zone, w.start, w.end, w.types, w.name, w.kind, w.mandatory, len(jobs), baseline,
+        req.target_kw, tally.achieved_kw, tally.compliance, tally.time_to_target,
+        sum(j.paused_at is not None for j in jobs),
+        sum(j.held_to is not None for j in jobs) - pulled, pulled, delay, extra, misses, fc_error,
     )  # fmt: skip
 
 
@@ -318,24 +389,50 @@ def replay(
     return out
 
 
-def rows(results: list[EventResult]) -> list[dict[str, str]]:
-    """One table row per event, for ``gridaware simulate --events``."""
+def _label(r: EventResult) -> str:
+    return r.name or "+".join(r.types)
+
+
+def _actions(r: EventResult) -> str:
+    parts = [
+        f"{n} {what}"
+        for n, what in ((r.paused, "paused"), (r.held, "held"), (r.pulled, "pulled"))
+        if n
+    ]
+    return ", ".join(parts) or "none"
+
+
+def _change(r: EventResult) -> str:
+    """Mean load over the window against the baseline, in kW and share."""
+    delta = -r.curtailed_kw
+    share = f" ({100 * delta / r.baseline_kw:+.0f}%)" if r.baseline_kw else ""
+    return f"{delta:+.2f} kW{share}"
+
+
+def rows(results: list[EventResult], origin: float = YEAR0) -> list[dict[str, str]]:
+    """One table row per event, for ``gridaware simulate --events`` (``origin``: epoch
+    seconds of the traces' first hour, from which the results' times count)."""
     return [
         {
-            "zone": r.zone,
-            "start": dt.datetime.fromtimestamp(YEAR0 + r.start, tz=dt.UTC).strftime("%m-%d %H:%M"),
-            "hours": f"{(r.end - r.start) / HOUR:.1f}",
-            "jobs": str(r.jobs),
-            "baseline kW": f"{r.baseline_kw:.1f}",
-            "achieved kW": f"{r.achieved_kw:.1f}",
-            "curtailed": f"{100 * r.curtailed_kw / r.baseline_kw:.0f}%" if r.baseline_kw else "-",
-            "compliance": f"{100 * r.compliance:.0f}%",
-            "to target": "-" if r.time_to_target_s is None else f"{r.time_to_target_s:.0f}s",
-            "paused/held": f"{r.paused}/{r.held}",
-            "delay h": f"{r.delay_job_hours:.1f}",
-            "carbon kg": f"{r.extra_carbon_kg:+.2f}",
-            "missed": str(r.deadline_misses),
-            "fc err": f"{100 * r.forecast_error:.0f}%",
+            "EVENT": _label(r),
+            "ZONE": r.zone,
+            "KIND": r.kind + (" (mandatory)" if r.mandatory else ""),
+            "START": dt.datetime.fromtimestamp(origin + r.start, tz=dt.UTC).strftime(
+                "%Y-%m-%d %H:%M"
+            ),
+            "HOURS": f"{(r.end - r.start) / HOUR:.1f}",
+            "JOBS": str(r.jobs),
+            "BASELINE kW": f"{r.baseline_kw:.2f}",
+            "TARGET kW": f"{r.target_kw:.2f}",
+            "ACHIEVED kW": f"{r.achieved_kw:.2f}",
+            "CHANGE": _change(r),
+            "COMPLIANCE": f"{100 * r.compliance:.0f}%",
+            "TO TARGET": "-" if r.time_to_target_s is None else f"{r.time_to_target_s:.0f}s",
+            "ACTIONS": _actions(r),
+            "DELAY job-h": f"{r.delay_job_hours:+.1f}",
+            "CARBON kg": f"{r.extra_carbon_kg:+.2f}",
+            "MISSED": str(r.deadline_misses),
+            "FC ERR": f"{100 * r.forecast_error:.0f}%",
         }
         for r in results
     ]
@@ -344,19 +441,62 @@ def rows(results: list[EventResult]) -> list[dict[str, str]]:
 def totals(results: list[EventResult]) -> dict[str, float]:
     """Fleet-wide figures: mean compliance weighted by window length, and sums."""
     span = sum(r.end - r.start for r in results) or 1.0
+    ttt = [r.time_to_target_s for r in results if r.time_to_target_s is not None]
     return {
         "events": float(len(results)),
         "compliance": sum(r.compliance * (r.end - r.start) for r in results) / span,
-        "curtailed_kwh": sum(r.curtailed_kw * (r.end - r.start) / HOUR for r in results),
+        "curtailed_kwh": sum(
+            r.response_kw * (r.end - r.start) / HOUR for r in results if r.kind == "Curtail"
+        ),
+        "absorbed_kwh": sum(
+            r.response_kw * (r.end - r.start) / HOUR for r in results if r.kind == "Absorb"
+        ),
         "delay_job_hours": sum(r.delay_job_hours for r in results),
         "extra_carbon_kg": sum(r.extra_carbon_kg for r in results),
         "deadline_misses": float(sum(r.deadline_misses for r in results)),
-        "median_time_to_target_s": float(
-            np.median([r.time_to_target_s for r in results if r.time_to_target_s is not None])
-        )
-        if any(r.time_to_target_s is not None for r in results)
-        else float("nan"),
+        "median_time_to_target_s": float(np.median(ttt)) if ttt else float("nan"),
+        "events_never_on_target": float(len(results) - len(ttt)),
     }
+
+
+def _stamp(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_json(
+    results: list[EventResult], skipped: list[Window], origin: float = YEAR0
+) -> dict[str, Any]:
+    """Every event's figures (times as RFC 3339; results count from ``origin``, skipped
+    windows from 2023-01-01), the totals, and the windows left out."""
+
+    events = []
+    for r in results:
+        d = asdict(r)
+        d.update(start=_stamp(origin + r.start), end=_stamp(origin + r.end), types=list(r.types))
+        d.update(curtailed_kw=r.curtailed_kw, response_kw=r.response_kw)
+        events.append(d)
+    left_out = [
+        {
+            "zone": w.zone,
+            "name": w.name,
+            "start": _stamp(YEAR0 + w.start),
+            "end": _stamp(YEAR0 + w.end),
+        }
+        for w in skipped
+    ]
+    return {"events": events, "totals": totals(results), "skipped": left_out}
+
+
+@dataclass
+class Replayed:
+    """The results of a file of windows, and the windows that could not be replayed."""
+
+    results: list[EventResult]
+    skipped: list[Window]  # outside the traces' time range
+    zones: list[str]
+    jobs: int
+    trace_start: float  # epoch seconds of the traces' first hour
+    trace_hours: int
 
 
 def simulate(
@@ -370,8 +510,32 @@ def simulate(
     """Replay the 2023 event windows of ``data_dir/grid-events`` on the 2023 traces and the
     job trace (homes round-robin over the zones that have events, or over ``zones``)."""
     windows = load_events(data_dir / "grid-events")
+    return replay_windows(windows, data_dir, workload, zones, slack, params, limit).results
+
+
+def replay_windows(
+    windows: list[Window],
+    data_dir: Path,
+    workload: Path,
+    zones: list[str] | None = None,
+    slack: float = 24.0,
+    params: EventParams | None = None,
+    limit: int | None = None,
+    every: int = 1,
+) -> Replayed:
+    """Replay these windows on the carbon traces of their zones (or of ``zones``) and the job
+    trace, homes round-robin over those zones. Windows outside the traces' range are left
+    out (and returned as such): the job trace's hours count from the traces' first hour."""
     zones = zones or sorted({w.zone for w in windows})
-    work = load_workload(workload, len(zones), slack, limit=limit)
+    work = load_workload(workload, len(zones), slack, limit=limit, every=every)
     pad = int(np.ceil(max(0.0, float(work.deadline.max()) - 8760))) + 48
     regions = load_regions(zones, data_dir, pad)
-    return replay(windows, regions, work, params or EventParams())
+    shift = YEAR0 - regions.start  # windows count from 2023-01-01, the jobs from hour 0
+    inside: list[Window] = []
+    skipped: list[Window] = []
+    for w in windows:
+        moved = replace(w, start=w.start + shift, end=w.end + shift)
+        ok = w.zone in zones and moved.start >= 0 and moved.end <= regions.hours * HOUR
+        (inside if ok else skipped).append(moved if ok else w)
+    results = replay(inside, regions, work, params or EventParams())
+    return Replayed(results, skipped, zones, int(work.arrival.size), regions.start, regions.hours)
