@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from gridaware.api.gridevents import OpenAdrSource
 from gridaware.api.v1alpha1 import rfc3339
+from gridaware.cli import build_parser, run
 from gridaware.k8s.gateway import ConflictError, NotFoundError
 from gridaware.services.openadr import (
     SOURCE_LABEL,
@@ -529,3 +531,57 @@ def test_one_round_brings_the_hub_in_line_and_a_second_changes_nothing(
             assert ev.spec == wanted[name] or ev.status.phase in ("Completed", "Cancelled")
         else:  # withdrawn: cancelled before its start, cut at now after, or already over
             assert ev.status.phase == "Cancelled" or ev.spec.window.end_epoch <= now + 1
+
+
+# --- gridaware run --openadr-* ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "files", "error"),
+    [
+        pytest.param([], {}, "", id="off-without-a-url"),
+        pytest.param(["--openadr-url", VTN], {}, "needs --openadr-credentials", id="no-creds"),
+        pytest.param(
+            ["--openadr-url", VTN, "--openadr-credentials", "{dir}"],
+            {"clientId": "ven"},
+            "cannot read the VEN's credentials",
+            id="no-secret-file",
+        ),
+        pytest.param(
+            ["--openadr-url", VTN, "--openadr-credentials", "{dir}", "--openadr-interval", "0"],
+            {"clientId": "ven", "clientSecret": "s"},
+            "must be a positive",
+            id="zero-interval",
+        ),
+    ],
+)
+def test_run_options_that_configure_no_ven(
+    tmp_path: Path, extra: list[str], files: dict[str, str], error: str
+) -> None:
+    for key, value in files.items():
+        (tmp_path / key).write_text(value)
+    args = build_parser().parse_args(["run", *(a.format(dir=tmp_path) for a in extra)])
+    if not error:
+        assert run.openadr(args) is None
+        return
+    with pytest.raises(ValueError, match=error):
+        run.openadr(args)
+
+
+def test_run_options_configure_the_ven(tmp_path: Path) -> None:
+    (tmp_path / "clientId").write_text("ven-client\n")
+    (tmp_path / "clientSecret").write_text("s3cret\n")
+    argv = ["run", "--openadr-url", VTN, "--openadr-credentials", str(tmp_path)]
+    argv += ["--openadr-ven-name", "fleet", "--openadr-interval", "5"]
+    argv += ["--openadr-zones", "DE-LU,GB", "--openadr-mandatory-programs", "emergency"]
+    options = run.openadr(build_parser().parse_args(argv))
+    assert options is not None and options.interval_seconds == 5.0
+    ven = options.ven
+    assert (ven.url, ven.client_id, ven.client_secret, ven.ven_name) == (
+        VTN,
+        "ven-client",
+        "s3cret",
+        "fleet",
+    )
+    assert ven.mapping.default_zones == ("DE-LU", "GB")
+    assert ven.mapping.mandatory_programs == frozenset({"emergency"})
