@@ -172,17 +172,25 @@ def test_compliance_and_loads_are_metrics() -> None:
     world.clock.advance(600)
     st = reconcile(world, body)
     registry = world.services.metrics.registry
-    labels = {"event": "peak", "kind": "Curtail"}
 
-    def value(metric: str) -> float | None:
-        return registry.get_sample_value(metric, labels)
+    def value(metric: str, event: str = "peak") -> float | None:
+        return registry.get_sample_value(metric, {"event": event, "kind": "Curtail"})
 
     assert value("gridaware_gridevent_compliance_ratio") == pytest.approx(st["compliance"])
     assert value("gridaware_gridevent_target_kw") == pytest.approx(3 * KW)
     assert value("gridaware_gridevent_achieved_kw") == pytest.approx(st["achievedKw"])
     assert value("gridaware_gridevent_current_kw") == pytest.approx(3 * KW)
-    world.services.gridevents.cancel("peak", "")
-    assert value("gridaware_gridevent_compliance_ratio") is None
+    world.clock.advance(3000)
+    assert reconcile(world, body)["phase"] == "Completed"
+    assert value("gridaware_gridevent_compliance_ratio") is None  # only while Active
+    later = grid_event("later", T0 + 7200, T0 + 9000, reducePercent=10)
+    reconcile(world, later)
+    assert value("gridaware_gridevent_target_kw", "later") is None  # Pending
+    world.clock.advance(3600)
+    reconcile(world, later)
+    assert value("gridaware_gridevent_target_kw", "later") is not None
+    world.services.gridevents.cancel("later", "")
+    assert value("gridaware_gridevent_target_kw", "later") is None  # deleted
 
 
 def test_moved_work_does_not_come_back_while_the_window_lasts() -> None:

@@ -451,9 +451,13 @@ class GridEventService:
         return True
 
     def _export(self, name: str, spec: GridEventSpec, status: GridEventStatus) -> None:
-        """The event's figures as metrics (once it has a target)."""
+        """The figures of an Active event as metrics (the chart's GridEventNonCompliant alert
+        watches them); the series go when the window closes (the status keeps the figures)."""
         m = self.metrics
-        if m is None or status.target_kw is None:
+        if m is None:
+            return
+        if status.phase != "Active" or status.target_kw is None:
+            self._unexport(name)
             return
         labels = (name, spec.kind)
         m.gridevent_compliance.labels(*labels).set(status.compliance or 0.0)
