@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import logging
 import string
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gridaware.core.redact import MASK, MIN_SECRET_LENGTH, forms, redact
+from gridaware.core.redact import MASK, MIN_SECRET_LENGTH, RedactingFilter, forms, redact
 
 KEY = "k3y-0f-the-feed_provider"
 B64 = base64.b64encode(KEY.encode()).decode()
@@ -110,3 +111,30 @@ def test_redact_is_idempotent(text: str, secret: str) -> None:
     assume(secret not in MASK)
     once = redact(text + secret, [secret])
     assert redact(once, [secret]) == once
+
+
+@pytest.mark.parametrize(
+    ("msg", "args", "expected"),
+    [
+        pytest.param(
+            '%s://%s:%s "%s %s %s" %s %s',
+            (
+                "https",
+                "web-api",
+                443,
+                "GET",
+                "/api?securityToken=abc-123-def&x=1",
+                "HTTP/1.1",
+                400,
+                9,
+            ),
+            f'https://web-api:443 "GET /api?securityToken={MASK}&x=1 HTTP/1.1" 400 9',
+            id="urllib3-request-line",
+        ),
+        pytest.param("probe of %s: %s", ("us-west", "ok"), "probe of us-west: ok", id="clean"),
+    ],
+)
+def test_log_records_are_masked(msg: str, args: tuple[object, ...], expected: str) -> None:
+    record = logging.LogRecord("urllib3", logging.DEBUG, __file__, 1, msg, args, None)
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == expected

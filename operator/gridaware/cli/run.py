@@ -17,6 +17,7 @@ from gridaware.core import namespaces
 from gridaware.core.clock import GridClock
 from gridaware.core.namespaces import NamespaceMapping
 from gridaware.core.podsecurity import Policy
+from gridaware.core.redact import RedactingFilter
 from gridaware.handlers.runtime import OperatorConfig
 from gridaware.services.openadr import OpenAdrOptions
 from gridaware.services.ports import Clock, Settings
@@ -132,6 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # no credential in any line, debug or not
+        handler.addFilter(RedactingFilter())
     for noisy in ("kopf.objects", "kubernetes", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
     asyncio.run(

@@ -9,12 +9,15 @@ and base64 forms are masked (an ``Authorization: Basic`` header is base64 of ``u
 a kubeconfig travels base64-encoded in a Secret), and credentials that look like credentials
 whoever sent them (``?token=...`` query parameters, ``Bearer ...``) are masked too.
 
-Pure (no I/O): the signals and k8s layers use it where their errors are built.
+Pure (no I/O): the signals and k8s layers use it where their errors are built, and
+``RedactingFilter`` masks what looks like a credential in every log record, including
+libraries' debug lines (urllib3 logs each request's URL, query string included).
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -69,3 +72,15 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         text = re.sub("|".join(map(re.escape, needles)), MASK, text)
     text = _CREDENTIAL_PARAM.sub(lambda m: m.group(1) + MASK, text)
     return _AUTH_SCHEME.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks credential-looking text (``redact`` without known secrets) in every record of the
+    handler it is added to; a handler's filter sees the records of every logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
