@@ -108,6 +108,9 @@ class Matched:
     grid_cfe_kwh: float
     contract_delivered_kwh: float
     estimated: bool
+    location_g: float = 0.0  # the load at the grid's intensity
+    market_g: float | None = None  # the contract share at the contracts' intensity, the rest
+    # at the grid's (None without the contracts' intensity); never added to location_g
 
     @property
     def cfe_percent(self) -> float:
@@ -151,8 +154,16 @@ def delivered(
     return out
 
 
-def matched(load: F64, supply: F64, carbon: F64, renewable_percent: F64 | None = None) -> Matched:
-    """The fleet's hourly-matched figures from (R, T) load, contract supply and intensity."""
+def matched(
+    load: F64,
+    supply: F64,
+    carbon: F64,
+    renewable_percent: F64 | None = None,
+    supply_carbon: F64 | None = None,
+) -> Matched:
+    """The fleet's hourly-matched figures from (R, T) load, contract supply and intensity,
+    with location- and market-based emissions (the latter when ``supply_carbon``, the
+    contracts' intensity per region and hour, is given)."""
     used = np.minimum(load, supply)
     estimated = False
     grid = np.zeros_like(load)
@@ -162,8 +173,18 @@ def matched(load: F64, supply: F64, carbon: F64, renewable_percent: F64 | None =
         )
         estimated = estimated or est
         grid[r] = (load[r] - used[r]) * share
+    location = float((load * carbon).sum())
+    market = None
+    if supply_carbon is not None:
+        market = float(((load - used) * carbon + used * supply_carbon).sum())
     return Matched(
-        float(load.sum()), float(used.sum()), float(grid.sum()), float(supply.sum()), estimated
+        float(load.sum()),
+        float(used.sum()),
+        float(grid.sum()),
+        float(supply.sum()),
+        estimated,
+        location,
+        market,
     )
 
 
@@ -177,6 +198,7 @@ def schedule_cfe(
     carbon: F64,
     supply: F64,
     renewable_percent: F64 | None = None,
+    supply_carbon: F64 | None = None,
 ) -> Matched:
     """The hourly-matched figures of a simulated schedule (hours from the trace's start):
     each run draws its job's kW times its region's PUE."""
@@ -185,4 +207,4 @@ def schedule_cfe(
     load = hourly_load(
         carbon.shape[0], carbon.shape[1], list(region), np.asarray(start), np.asarray(end), kw
     )
-    return matched(load, supply, carbon, renewable_percent)
+    return matched(load, supply, carbon, renewable_percent, supply_carbon)

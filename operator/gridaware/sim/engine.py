@@ -163,6 +163,32 @@ class Result:
     cfe: sim_cfe.Matched | None = None  # hourly-matched carbon-free share (sim.cfe)
 
 
+def _matched(ctx: Context, sched: Schedule) -> sim_cfe.Matched:
+    """The schedule's hourly-matched CFE figures; contracted supply counts over the hours the
+    workload spans (arrival of the first job to the last deadline), so that unused contracted
+    energy is what the fleet could have used."""
+    reg, w = ctx.regions, ctx.work
+    supply = np.zeros(reg.carbon.shape)
+    supply_carbon = None
+    if reg.supply is not None:
+        lo = max(0, int(np.floor(w.arrival.min(initial=0.0))))
+        hi = int(np.ceil(w.deadline.max(initial=0.0)))
+        supply[:, lo:hi] = reg.supply.kwh[:, lo:hi]
+        supply_carbon = reg.supply.carbon
+    return sim_cfe.schedule_cfe(
+        sched.region,
+        sched.job,
+        sched.start,
+        sched.end,
+        w.cpus * WATTS_PER_CPU / 1000,
+        reg.pue,
+        reg.carbon,
+        supply,
+        reg.renewable,
+        supply_carbon,
+    )
+
+
 def evaluate(ctx: Context, name: str, sched: Schedule) -> Result:
     reg, w = ctx.regions, ctx.work
     job = np.array(sched.job, dtype=np.int64)
@@ -183,18 +209,7 @@ def evaluate(ctx: Context, name: str, sched: Schedule) -> Result:
     for jj, rr, ss, ee in zip(job, r, s, e, strict=True):
         used[rr, int(np.floor(ss)) : int(np.ceil(ee))] += w.cpus[jj]
     overruns = int(np.sum(used > reg.capacity[:, None] + 1e-9))
-    supply = reg.supply.kwh if reg.supply is not None else np.zeros(reg.carbon.shape)
-    matched = sim_cfe.schedule_cfe(
-        r.tolist(),
-        job.tolist(),
-        s.tolist(),
-        e.tolist(),
-        w.cpus * WATTS_PER_CPU / 1000,
-        reg.pue,
-        reg.carbon,
-        supply,
-        reg.renewable,
-    )
+    matched = _matched(ctx, sched)
     return Result(
         name,
         float((carbon_g * reg.pue[r]).sum() / 1000),

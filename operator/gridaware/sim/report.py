@@ -76,6 +76,8 @@ class Report:
             delivered = r.cfe.contract_delivered_kwh
             used = 100 * r.cfe.contract_kwh / delivered if delivered > 0 else 0.0
             out["CONTRACT USED %"] = f"{used:.1f}"
+            if r.cfe.market_g is not None:
+                out["MARKET kg"] = f"{r.cfe.market_g / 1000:,.0f}"
         return out
 
     def cfe_json(self, r: Result) -> dict[str, Any]:
@@ -90,6 +92,7 @@ class Report:
             "grid_cfe_kwh": m.grid_cfe_kwh,
             "contract_delivered_kwh": m.contract_delivered_kwh,
             "contract_unused_kwh": m.contract_unused_kwh,
+            "market_based_carbon_kg": None if m.market_g is None else m.market_g / 1000,
         }
 
     def to_json(self) -> dict[str, Any]:
