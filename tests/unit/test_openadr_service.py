@@ -467,6 +467,19 @@ def test_reports_once_per_interval_while_active_and_once_at_the_end_across_resta
     assert rig.events.reasons().count("Reported") == 3
 
 
+def test_a_late_active_report_does_not_stand_for_the_final_one() -> None:
+    rig = Rig(FakeVen([wire("e1", "SIMPLE", 2)]))
+    rig.service().tick()
+    rig.clock.advance(4 * HOUR + 1)  # the window is over; the controller has not closed it yet
+    rig.controller(SIMPLE, phase="Active", sampledUntil=END - 1, **_kw(80.0))
+    rig.service().tick()
+    assert rig.ven.reports == [("e1", START, END - 1, 80.0, 120.0)]
+    assert rig.store.status(SIMPLE)["lastReportTime"] == rfc3339(END - 1)
+    rig.controller(SIMPLE, phase="Completed", sampledUntil=END, **_kw(79.0))
+    rig.service().tick()
+    assert rig.ven.reports[-1] == ("e1", START, END, 79.0, 120.0)
+
+
 def test_a_report_that_fails_is_sent_next_round() -> None:
     rig = Rig(FakeVen([wire("e1", "SIMPLE", 2)]))
     rig.service().tick()

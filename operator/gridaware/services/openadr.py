@@ -16,8 +16,9 @@ IMPORT_CAPACITY_LIMIT and PRICE payloads), then:
   closes it normally (figures at the cut, paused work resumed at the ramp's pace, Completed);
 - **reports** the achieved load (``status.achievedKw``, the mean over the window so far, with
   the baseline) of each of its GridEvents: once per interval while active, over the window so
-  far, and once at the end over the whole window. ``status.lastReportTime`` (grid time) says
-  what was sent: a time at or after the window's end means the final report went out.
+  far, and once at the end over the whole window. ``status.lastReportTime`` (grid time) is the
+  end of the last interval reported; the window's end means the final report went out (an
+  active-phase report never covers the window's end, even when it is sent after it).
 
 Only GridEvents whose ``source.openAdr.vtn`` is this VTN are touched; manual ones and those of
 another VTN are left alone. No state is kept in memory: everything is read back from the hub
@@ -322,17 +323,20 @@ class OpenAdrService:
             ev.status.observed_generation,
             rfc3339(self.clock.wall()),
         )
-        status = {
-            "lastReportTime": rfc3339(max(now, due.end)),
+        status = {  # the final report marks the window's end; others the end they covered
+            "lastReportTime": rfc3339(ev.spec.window.end_epoch if due.final else due.end),
             "conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in conditions],
         }
         try:
             self.store.patch_gridevent_status(ev.name, status)
         except GatewayError as exc:  # reported, not recorded: the next round reports again
             log.warning("GridEvent %s: report not recorded: %s", ev.name, exc)
+        log.info("GridEvent %s: %s", ev.name, message)
         self._post(ev.name, ev.uid, "Normal", "Reported", message)
 
     def _post(self, name: str, uid: str, type_: str, reason: str, message: str) -> None:
+        if reason != "Reported":
+            log.info("GridEvent %s: %s", name, message)
         meta = {"name": name, "uid": uid} if uid else {"name": name}
         ref = {"apiVersion": API_VERSION, "kind": "GridEvent", "metadata": meta}
         try:
