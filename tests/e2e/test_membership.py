@@ -166,6 +166,15 @@ def test_an_explicit_namespace_list_is_all_the_operator_may_use(
         batch.delete_namespaced_job("probe", namespace)
         kubernetes.client.CoreV1Api(admin).create_namespace(ns_body(other))
         assert status_of(lambda: batch.create_namespaced_job(other, JOB)) == 403
+        # the API server picks up a changed admission policy within a second or so
+        wait_for(
+            lambda: (
+                status_of(lambda: core.create_namespace(ns_body(f"{other}-new"), dry_run="All"))
+                != 200
+            ),
+            "the member fence in force for the new namespace list",
+            timeout=20,
+        )
         refused = message_of(lambda: core.create_namespace(ns_body(f"{other}-new")))
         assert f"re-run gridaware member join with --namespace {other}-new" in refused
     finally:

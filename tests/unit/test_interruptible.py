@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gridaware.core.interruptible import Bounds, plan_intervals
@@ -99,6 +99,8 @@ def test_plan_equals_brute_force(
     st.floats(0, 0.5 * H),
     st.floats(0, 2 * H),
 )
+# negative costs tempted the plan into a run the work does not need (it had a negative length)
+@example([0.0, -1.0, 0.0, -1.0], 0.0, 180.0, 2, 0.0, 1711.0, 1.0)
 def test_plans_keep_their_bounds(
     values: list[float],
     now: float,

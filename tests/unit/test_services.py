@@ -328,6 +328,33 @@ def test_status_written_only_when_it_changed() -> None:
     assert world.hub.patches == patches
 
 
+def test_a_deferred_job_is_rewritten_only_when_its_plan_changes() -> None:
+    world = World.make(carbon={"US-CAL-CISO": 400.0, "DE-LU": 400.0, "US-MIDA-PJM": 400.0})
+    world.feeds.hourly["DE-LU"] = [400.0] * 3 + [50.0] * 3 + [400.0] * 20
+    spec = job_spec(schedule={"maxDelaySeconds": 8 * 3600, "expectedDurationSeconds": 3600})
+    assert try_place(world, spec) is not None
+    patches = world.hub.patches
+    for minute in (20, 95, 150, 175):  # the "now" figure drifts; the plan stays 03:00
+        world.clock.t = T0 + minute * 60
+        assert try_place(world, spec) is not None
+    assert world.hub.patches == patches
+    world.feeds.hourly["DE-LU"][3] = 100.0  # a new forecast: another expected figure
+    assert try_place(world, spec) is not None
+    assert world.hub.patches == patches + 1
+
+
+def test_the_last_seconds_before_a_planned_start_are_waited_for() -> None:
+    world = World.make(carbon={"US-CAL-CISO": 400.0, "DE-LU": 400.0, "US-MIDA-PJM": 400.0})
+    world.feeds.hourly["DE-LU"] = [400.0] * 3 + [50.0] * 3 + [400.0] * 20
+    spec = job_spec(schedule={"maxDelaySeconds": 8 * 3600, "expectedDurationSeconds": 3600})
+    world.clock.t = T0 + 3 * 3600 - 5  # starting now would cost 1 % more, for a 5 s wait
+    assert try_place(world, spec) is not None
+    assert world.copies(KEY) == []
+    world.clock.t = T0 + 3 * 3600
+    assert try_place(world, spec) is None
+    assert world.copies(KEY) == ["eu-central"]
+
+
 # --- deletion without a finalizer: copies deleted at once, orphans swept -------------------
 
 

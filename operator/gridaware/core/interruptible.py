@@ -197,6 +197,7 @@ def _trim(
 ) -> tuple[tuple[float, float], ...]:
     """Whole slots give a little more run time than the work needs: cut the excess from the
     run edge where it costs most (never the start of a run under way)."""
+    spans = _drop_surplus_runs(score, hour0, spans, work, bounds, running)
     needed = work + (len(spans) - 1) * bounds.overhead_seconds
     excess = sum(e - s for s, e in spans) - needed
     if excess <= 1e-6:
@@ -209,8 +210,34 @@ def _trim(
         if not (running and idx == 0):
             options.append((run_cost(score, hour0, ((s, s + excess),)), idx, True))
     if not options:
-        options = [(0.0, len(spans) - 1, False)]
+        longest = max(range(len(spans)), key=lambda i: spans[i][1] - spans[i][0])
+        options = [(0.0, longest, False)]
     _, idx, at_start = max(options)
     s, e = spans[idx]
     spans[idx] = (s + excess, e) if at_start else (s, e - excess)
     return tuple(spans)
+
+
+def _drop_surplus_runs(
+    score: F64,
+    hour0: float,
+    spans: list[tuple[float, float]],
+    work: float,
+    bounds: Bounds,
+    running: bool,
+) -> list[tuple[float, float]]:
+    """Runs the work does not need (a plan over negative costs may take extra hours, but a
+    finished job does not run on): the costliest of them go, one at a time."""
+    spans = list(spans)
+    while len(spans) > 1:
+        total = sum(e - s for s, e in spans)
+        needed = work + (len(spans) - 2) * bounds.overhead_seconds
+        spare = [
+            i
+            for i, (s, e) in enumerate(spans)
+            if not (running and i == 0) and total - (e - s) >= needed - 1e-6
+        ]
+        if not spare:
+            break
+        del spans[max(spare, key=lambda i: run_cost(score, hour0, (spans[i],)))]
+    return spans

@@ -194,7 +194,10 @@ def placed(
 def deferred(
     s: GridAwareJobStatus, deferral: Deferral, message: str, generation: int | None, now: str
 ) -> GridAwareJobStatus:
-    """The status of a job waiting for a greener window."""
+    """The status of a job waiting for a greener window; unchanged while the plan is (the
+    "now" figures of a re-plan drift every minute and are not worth a write)."""
+    if _same_plan(s, deferral, generation):
+        return s
     s = s.model_copy(deep=True)
     s.phase = "Pending"
     s.deferral = deferral
@@ -205,6 +208,19 @@ def deferred(
         s.conditions, "Scheduled", "False", "Deferred", message, generation, now
     )
     return s
+
+
+def _same_plan(s: GridAwareJobStatus, deferral: Deferral, generation: int | None) -> bool:
+    d, cond = s.deferral, condition(s, "Deferred")
+    return (
+        s.phase == "Pending"
+        and d is not None
+        and (d.planned_start, d.cluster, d.expected_carbon)
+        == (deferral.planned_start, deferral.cluster, deferral.expected_carbon)
+        and cond is not None
+        and cond.status == "True"
+        and cond.observed_generation == generation
+    )
 
 
 def unplaced(

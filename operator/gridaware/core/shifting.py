@@ -154,7 +154,10 @@ def plan(
     if now_best is not None and start > first:
         gain = planning.relative_saving(now_best[0], cost_best)  # sign-safe
         within_ceiling = objective.carbon_ceiling is None or now_best[2] <= objective.carbon_ceiling
-        if gain < min_gain and within_ceiling:  # not worth waiting for
+        # a small saving is not worth a long wait; a wait shorter than that share of the run
+        # (the last seconds before a planned start) is kept, so a plan is not cut short
+        long_wait = start - first > min_gain * duration
+        if gain < min_gain and within_ceiling and long_wait:
             return Plan(now_best[1], first, now_best[2], now_best[1], now_best[2], gain)
     return Plan(
         cluster,

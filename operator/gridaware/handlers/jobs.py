@@ -1,6 +1,7 @@
-"""GridAwareJob handler: every change the hub's watch reports is remembered and its key
-queued; the work queue's workers call the placement service (retries stay in memory, so the
-operator writes nothing on a job but its status)."""
+"""GridAwareJob handler: every change the hub's watch reports is remembered, and its key
+queued unless only the status changed (mostly this operator's own writes coming back); the
+work queue's workers call the placement service (retries stay in memory, so the operator
+writes nothing on a job but its status)."""
 
 from __future__ import annotations
 
@@ -18,4 +19,6 @@ JOBS = "gridawarejobs"
 def watched(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     services: Services = memo.services
     key = services.placement.watched(dict(body), deleted=event.get("type") == "DELETED")
-    services.queue.add(key)
+    rec = services.statuses.get(key)
+    if rec is None or rec.gone or rec.changed:  # not for a status write coming back
+        services.queue.add(key)

@@ -8,6 +8,7 @@ lock; no process-wide lock is held during API I/O, so a slow hub delays one job,
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class JobRecord:
 
     member_ns: str | None = None  # where its member Job runs, when mapped to another name
     labels: dict[str, str] = field(default_factory=dict)  # for reports' label selectors
+    seen: str = ""  # what of the hub object, besides its status, was last seen
+    changed: bool = True  # the last body seen changed more than the status
 
     @property
     def key(self) -> str:
@@ -85,6 +88,8 @@ class Statuses:
                     raw,
                 )
                 self._records[key] = rec
+        seen = _beyond_status(meta)
+        rec.changed, rec.seen = seen != rec.seen, seen
         rec.generation = meta.get("generation")
         rec.created = meta.get("creationTimestamp")
         rec.deleting = bool(meta.get("deletionTimestamp"))
@@ -141,3 +146,17 @@ class Statuses:
             k = (rec.status.phase or "Pending", rec.status.cluster or "")
             counts[k] = counts.get(k, 0) + 1
         return counts
+
+
+def _beyond_status(meta: dict[str, Any]) -> str:
+    """What a change of the object besides its status touches: a body whose only news is a
+    status (most often this operator's own write coming back through the watch) needs no work."""
+    return json.dumps(
+        [
+            meta.get("generation"),
+            meta.get("deletionTimestamp"),
+            meta.get("labels") or {},
+            meta.get("annotations") or {},
+        ],
+        sort_keys=True,
+    )
