@@ -417,6 +417,12 @@ FIGURES = {"achievedKw": 80.0, "baselineKw": 120.0, "sampledUntil": START + 900}
             None,
             id="completed-final-report-sent",
         ),
+        pytest.param(
+            state("Active", **FIGURES, lastReportTime=rfc3339(START + 900)),
+            START + 990,
+            None,
+            id="active-nothing-new-since-the-last-report",
+        ),
         pytest.param(state(None), START - 60, None, id="pending"),
         pytest.param(state("Cancelled"), START - 60, None, id="cancelled"),
         pytest.param(state("Active"), START + 1, None, id="active-no-figures-yet"),

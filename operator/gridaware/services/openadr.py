@@ -190,6 +190,8 @@ def report_due(ev: Owned, now: float, every: float) -> Report | None:
             return None
         end = min(st.sampled_until, now)
         final = False
+        if last is not None and end <= last:
+            return None  # nothing sampled since (the controller waits, e.g. after a restart)
     if end <= w.start_epoch:
         return None
     return Report(w.start_epoch, end, st.achieved_kw, st.baseline_kw, final)
