@@ -11,13 +11,17 @@ Z0 has a 2 kW solar contract at 0 g: in the hour whose midpoint is m it delivers
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gridaware.cli import main
 from gridaware.sim import cfe as sim_cfe
 from gridaware.sim import policies
 from gridaware.sim.engine import Context, Params, evaluate
@@ -180,3 +184,57 @@ def test_without_contracts_the_valued_policy_is_gridaware() -> None:
 def test_a_contract_in_a_zone_outside_the_scenario_is_refused() -> None:
     with pytest.raises(ValueError, match="zone GB is not one of"):
         context(1, ["solar:2kW@GB"])
+
+
+def write_trace(path: Path, values: list[float], renewable: list[float]) -> None:
+    start = dt.datetime(2023, 11, 1, tzinfo=dt.UTC)
+    rows = ["Datetime (UTC),Carbon Intensity gCO₂eq/kWh (LCA),Renewable Percentage"]
+    for h, (v, r) in enumerate(zip(values, renewable, strict=True)):
+        stamp = (start + dt.timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S")
+        rows.append(f"{stamp},{v},{r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_simulate_reports_cfe_per_policy_with_contracts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ten days: California at 300 g with no renewable share, Germany at 100 g with 50 %
+    hours = 240
+    write_trace(tmp_path / "carbon" / "US-CAL-CISO_2023_hourly.csv", [300.0] * hours, [0] * hours)
+    write_trace(tmp_path / "carbon" / "DE-LU_2023_hourly.csv", [100.0] * hours, [50] * hours)
+    workload = tmp_path / "jobs.csv"
+    workload.write_text("arrival_time,length,cpus\n0,1,80\n24,2,80\n48,1,40\n", "utf-8")
+    rc = main(
+        [
+            "simulate",
+            "--data-dir",
+            str(tmp_path),
+            "--workload",
+            str(workload),
+            "--zones",
+            "US-CAL-CISO,DE-LU",
+            "--forecast",
+            "perfect",
+            "--contract",
+            "solar:2kW@US-CAL-CISO",
+            "--contract",
+            "wind:1kW@DE-LU,cf=0.5",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "CFE %" in out and "gridaware+contracts" in out and "MARKET kg" in out
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert set(data["contracts"]) == {"US-CAL-CISO", "DE-LU"}
+    for name, p in data["policies"].items():
+        assert 0 <= p["cfe_percent"] <= 100, name
+        assert p["cfe_estimated"] is False
+        assert p["contract_kwh"] <= p["energy_kwh"] + 1e-9
+        assert p["contract_unused_kwh"] >= 0
+    # the valued policy reaches the highest CFE %: the contracts serve its whole load
+    best = max(p["cfe_percent"] for p in data["policies"].values())
+    assert data["policies"]["gridaware+contracts"]["cfe_percent"] == pytest.approx(best)
+    assert data["policies"]["gridaware+contracts"]["cfe_percent"] == pytest.approx(100.0)
