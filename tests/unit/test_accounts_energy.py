@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridaware.core import accounting
 from gridaware.signals.errors import FeedUnavailableError
@@ -292,9 +294,11 @@ def test_prometheus_answering_503_books_the_model(feed_server: FeedServer) -> No
     assert "Prometheus unavailable" in acct["energyNote"]
 
 
-def _segment(start: float, end: float, measured: accounting.MeasuredEnergy | None) -> Any:
-    carbon = accounting.Series(0.0, np.full(4, 100.0), "average")
-    price = accounting.Series(0.0, np.full(4, 50.0))
+def _segment(
+    start: float, end: float, measured: accounting.MeasuredEnergy | None, hours: int = 4
+) -> Any:
+    carbon = accounting.Series(0.0, np.full(hours, 100.0), "average")
+    price = accounting.Series(0.0, np.full(hours, 50.0))
     return accounting.RunSegment("c", "Z", start, end, 1.5, carbon, price, measured=measured)
 
 
@@ -350,3 +354,54 @@ def test_a_zero_length_segment_is_modelled() -> None:
     seg = _segment(H, H, accounting.MeasuredEnergy(1.0))
     assert accounting.energy_source(seg) == "Modelled"
     assert accounting.it_power_kw(seg, 4.0) == 4.0
+
+
+def test_a_restart_before_the_last_scrape_books_the_same_account() -> None:
+    """Nothing waits on disk: the restarted operator relists the finished Job and books it."""
+    world = measured_world(None)
+    pods = [Pod("a-x7k2p", 5.0)]
+    world.services.accounts.energy = MemoryEnergy(world.clock.t, pods)
+    start(world, "team-a/a")
+    world.clock.advance(H)
+    job = world.members["eu-central"].jobs["team-a/a"]
+    job.state, job.finished = "Complete", world.clock.t
+    world.sync()
+    world = world.restart()
+    world.services.accounts.energy = MemoryEnergy(job.started or 0.0, pods)
+    world.services.accounts.scrape_seconds = SCRAPE
+    world.services.placement.place(world.hub.body("team-a/a"))  # Kopf seeds the job
+    world.sync()
+    assert "account" not in world.status("team-a/a")
+    world.clock.advance(2 * SCRAPE)
+    world.services.accounts.tick()
+    acct = world.status("team-a/a")["account"]
+    assert acct["energySource"] == "Measured"
+    assert acct["energyKwh"] == pytest.approx(5.0 * PUE, abs=1e-6)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0.1, 5.0),  # hours
+            st.none() | st.tuples(st.floats(0.0, 50.0), st.floats(0.0, 1.0)),  # kWh, share
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.floats(0.0, 20.0),
+)
+def test_energy_is_measured_plus_modelled_share_and_carbon_follows(
+    runs: list[tuple[float, tuple[float, float] | None]], model_kw: float
+) -> None:
+    segs, t, expected = [], 0.0, 0.0
+    for hours, m in runs:
+        measured = None if m is None else accounting.MeasuredEnergy(m[0], m[1])
+        segs.append(_segment(t, t + hours * H, measured, hours=int(t / H + hours) + 2))
+        it_kwh = model_kw * hours if m is None else m[0] + model_kw * m[1] * hours
+        expected += it_kwh * 1.5
+        t += hours * H
+    acct = accounting.account(segs, model_kw, "c", None, "test")
+    assert acct.energy_kwh == pytest.approx(expected, rel=1e-6, abs=1e-5)
+    assert acct.carbon_location_g == pytest.approx(100 * acct.energy_kwh, rel=1e-6, abs=1e-2)
+    sources = {s.energy_source for s in acct.segments}
+    assert acct.energy_source == (sources.pop() if len(sources) == 1 else "Mixed")

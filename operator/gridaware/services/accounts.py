@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
+from pydantic import ValidationError
 
 from gridaware.api.signals import Signal
 from gridaware.api.v1alpha1 import (
@@ -116,7 +117,7 @@ class AccountService:
             self._record(rec, state, member)
 
     def _record(self, rec: JobRecord, state: MemberJobState, member: Member) -> None:
-        status, spec = rec.status, rec.spec
+        status, spec = rec.status, rec.spec or _parsed_spec(rec)
         if status.account is not None or spec is None or not state.start_time:
             return
         end_stamp = state.completion_time or status.completion_time
@@ -348,6 +349,17 @@ class AccountService:
             if eligible:
                 return eligible[0]
         return fallback
+
+
+def _parsed_spec(rec: JobRecord) -> GridAwareJobSpec | None:
+    """The spec of a job that finished before this operator started (placement does not parse
+    finished jobs), so that an account still waiting for its last scrape is not lost."""
+    if not rec.spec_raw:
+        return None
+    try:
+        return GridAwareJobSpec.model_validate(rec.spec_raw)
+    except ValidationError:
+        return None
 
 
 def _pods_regex(spec: GridAwareJobSpec, name: str) -> str:
