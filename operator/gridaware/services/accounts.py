@@ -7,7 +7,13 @@ their energy was drawn all the same.
 Measured energy. With an ``EnergyPort`` (``signals.prometheus.PrometheusEnergy`` when the
 operator runs with ``--prometheus-url``), each segment's energy is the joules the energy
 counters measured for the job's pods in that cluster over that segment's wall-clock run, plus
-the model for the pods that had no counters, and ``energySource`` says which. The account
+the model for the pods that had no counters, and ``energySource`` says which. Series are told
+apart by the scrape's ``cluster`` label (the GridCluster's name) and the member workload's pod
+names. A pod counts as measured when its counters grew during the run; when fewer pods were
+measured than the workload runs at once (its parallelism, or every replicated job's), the
+missing replicas' share of the model is added (Mixed); retried or sequential pods all count.
+Live jobs are still seen by the ledger at their modelled power until their own account. The
+account
 waits two scrape intervals after the job ends, so that Prometheus holds the counters' final
 values (the job's own status already says it finished; only the account comes later). When
 Prometheus cannot be asked, the account is booked from the model with a note saying why, and
