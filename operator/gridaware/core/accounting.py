@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from gridaware.api.v1alpha1 import Account, GreenContract, Segment, rfc3339
+from gridaware.api.v1alpha1 import Account, EnergySource, GreenContract, Segment, rfc3339
 from gridaware.core import cfe, planning
 
 HOUR = 3600.0
@@ -102,14 +102,14 @@ def it_power_kw(seg: RunSegment, model_kw: float) -> float:
     return seg.measured.kwh / hours + model_kw * seg.measured.modelled_share
 
 
-def energy_source(seg: RunSegment) -> str:
+def energy_source(seg: RunSegment) -> EnergySource:
     """Measured, Mixed (measured pods plus the model for the rest) or Modelled."""
     if seg.measured is None or seg.end <= seg.start:
         return "Modelled"
     return "Measured" if seg.measured.modelled_share <= 0 else "Mixed"
 
 
-def _overall_source(sources: list[str]) -> str:
+def _overall_source(sources: list[EnergySource]) -> EnergySource:
     if sources and all(s == "Measured" for s in sources):
         return "Measured"
     if all(s == "Modelled" for s in sources):
