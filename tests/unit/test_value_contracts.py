@@ -190,3 +190,36 @@ def test_a_deferred_job_holds_its_planned_hours_for_the_next() -> None:
     b = world.status("team-a/b")["deferral"]
     assert b["plannedStart"] == "2023-11-15T17:00:00Z"
     assert b["expectedCarbon"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "moves"),
+    [
+        # valued without its own load, the 12 kW contract covers all of the job's 12 kWh an
+        # hour at 0 g: it stays (counting its own load would leave it half: 25 g now, 150 g
+        # later, and eu-central's 100 g would win)
+        pytest.param(True, False, id="covered-job-stays"),
+        # the grid's 300 g from the next hour against eu-central's 100 g: it moves
+        pytest.param(False, True, id="option-off-moves-to-the-greener-grid"),
+    ],
+)
+def test_migration_values_a_running_job_without_its_own_load(value: bool, moves: bool) -> None:
+    # us-west is at 50 g in the noon hour and forecast at 300 g from the next: both place the
+    # job there, then the migration check weighs the rest of its four hours
+    world = World.make(carbon={"US-CAL-CISO": 50.0, "DE-LU": 100.0, "US-MIDA-PJM": 200.0})
+    world.feeds.hourly["US-CAL-CISO"] = [50.0] * 23 + [300.0] * 40  # hour 22 from T0 is noon
+    world.clock.t = NOON_UTC
+    with_contracts(world, "us-west", [{"name": "ppa", "powerKw": 12, "carbonIntensity": 0}])
+    movable = spec(
+        value,
+        migration={"policy": "Checkpoint", "minDwellSeconds": 60},
+        schedule={"expectedDurationSeconds": 4 * 3600},
+    )
+    assert place(world, "team-a/a", movable)["cluster"] == "us-west"
+    run(world, "team-a/a")
+    world.clock.advance(120)
+    world.services.tick()
+    migration = world.status("team-a/a").get("migration")
+    assert (migration is not None) is moves
+    if moves:
+        assert migration["target"] == "eu-central"

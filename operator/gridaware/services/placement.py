@@ -577,15 +577,17 @@ class PlacementService:
         out: list[shifting.Forecast] = []
         if self.feeds is None:
             return out
-        value = job.objective.value_contracts and rec is not None and rec.spec is not None
+        valuing = None  # (the job's key, its IT kW) when it values contracted supply
+        if job.objective.value_contracts and rec is not None and rec.spec is not None:
+            valuing = (rec.key, job_power_kw(rec.spec))
         for c in self.cache.snapshot():
             member = self.cache.member(c.name)
             if member is None or not could_run_later(job, c):
                 continue
             price_zone = member.spec.price_zone or c.zone
             fc = self._forecast(c, price_zone, job.objective, hour0, hours)
-            if fc is not None and value and rec is not None and rec.spec is not None:
-                fc = self._valued_forecast(fc, member, rec.key, job_power_kw(rec.spec))
+            if fc is not None and valuing is not None:
+                fc = self._valued_forecast(fc, member, *valuing)
             if fc is not None:
                 out.append(fc)
         return out
@@ -593,6 +595,7 @@ class PlacementService:
     def _valued_forecast(
         self, fc: shifting.Forecast, member: Member, key: str, job_kw: float
     ) -> shifting.Forecast:
+        """The forecast as a job that values contracted supply sees it (``Ledger.valued``)."""
         if self.ledger is None:
             return fc
         v = self.ledger.valued(member, fc.hour0, fc.carbon, fc.price_usd, job_kw, exclude=key)
