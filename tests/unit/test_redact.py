@@ -57,6 +57,12 @@ B64 = base64.b64encode(KEY.encode()).decode()
             f"token {MASK} rejected",
             id="percent-encoded",
         ),
+        pytest.param(
+            "/v3/forecast?region=DE&signal_type=co2_moer&sig=abc123&X-Amz-Signature=f00d",
+            [],
+            f"/v3/forecast?region=DE&signal_type=co2_moer&sig={MASK}&X-Amz-Signature={MASK}",
+            id="parameter-names-that-only-look-alike-are-kept",
+        ),
         pytest.param("password pw is short", ["pw"], "password pw is short", id="too-short"),
         pytest.param(
             "Basic authentication failed for basic setups",

@@ -26,9 +26,11 @@ MASK = "[redacted]"
 # Values shorter than this are not masked: they would mask unrelated words (a user name, a
 # port), and no credential worth the name is that short.
 MIN_SECRET_LENGTH = 8
-# Query parameters whose value is a credential, by name (securityToken, api_key, sig...).
+# Query parameters whose value is a credential, by how their name ends (securityToken,
+# api_key, X-Amz-Signature, sig; not signal_type).
 _CREDENTIAL_PARAM = re.compile(
-    r"(?i)(\b[\w.-]*(?:token|key|secret|passw(?:or)?d|signature|sig|auth)[\w.-]*=)[^&#\s\"'<>]+"
+    r"(?i)(\b[\w.-]*(?:token|key|secret|passw(?:or)?d|pwd|signature|sig|auth|authorization"
+    r"|credentials?)=)[^&#\s\"'<>]+"
 )
 # Credentials in HTTP authorization schemes: "Bearer <token>", "Basic <base64>".
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{20,}")

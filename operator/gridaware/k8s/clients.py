@@ -189,10 +189,13 @@ def is_ready(client: kubernetes.client.ApiClient) -> bool:
 
 
 def server_version(client: kubernetes.client.ApiClient) -> str:
-    """The API server's gitVersion, e.g. ``v1.37.2``."""
+    """The API server's gitVersion, e.g. ``v1.37.2``; ClusterUnreachableError without an
+    answer. An answer that refuses (a 401 for a credential the member does not know) is
+    raised as the ApiException it is, for the caller to tell "refused" from "unreachable"
+    (and not to quote the whole error dump as the reason)."""
     try:
         info = kubernetes.client.VersionApi(client).get_code(_request_timeout=DEFAULT_TIMEOUT)
-    except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterUnreachableError(str(exc)) from exc
     return str(info.git_version)
 
