@@ -303,6 +303,7 @@ def test_absorb_pulls_planned_work_forward_by_hand() -> None:
     assert (r.baseline_kw, r.target_kw) == pytest.approx((0.0, 2 * unit))
     assert (r.compliance, r.time_to_target_s) == (1.0, 0.0)
     assert r.achieved_kw == pytest.approx(2 * unit)
+    assert r.without_kw == 0.0  # nothing was planned in the window
     assert r.response_kw == pytest.approx(2 * unit)
     assert r.delay_job_hours == pytest.approx(-8.0)
     assert r.extra_carbon_kg == pytest.approx(2 * unit * 400 / 1000)
@@ -332,6 +333,7 @@ def test_cli_cap_by_hand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert (r["baseline_kw"], r["target_kw"]) == pytest.approx((0.48, 0.25))
     assert r["compliance"] == pytest.approx(7140 / 7200)
     assert r["achieved_kw"] == pytest.approx((0.48 * 60 + 0.24 * 7140) / 7200)
+    assert r["without_kw"] == pytest.approx(0.48)  # all four would have run throughout
     assert r["curtailed_kw"] == pytest.approx(0.48 - r["achieved_kw"])
     assert r["time_to_target_s"] == 60.0
     assert r["delay_job_hours"] == pytest.approx(2 * 7170 / 3600)

@@ -20,7 +20,9 @@ and the planner starts deferred jobs that have arrived early, soonest planned fi
 overshooting the target.
 
 Reported per event: compliance, achieved kW and time to target (``core.events.Tally``, the
-same figures as a GridEvent's status), kW curtailed or absorbed, job-hours of delay (negative
+same figures as a GridEvent's status), kW curtailed or absorbed (against the mean load had
+nobody responded, which a replay knows and the operator can only take from the load at the
+window's start: its baseline, which fixes the target here too), job-hours of delay (negative
 when work ran earlier), the carbon the response added or saved (the zone's hourly intensity),
 deadline misses, and the error of the fleet's own 3-hour load forecast (``core.power``) made at
 the window's start.
@@ -83,9 +85,10 @@ class EventResult:
     kind: Kind
     mandatory: bool
     jobs: int
-    baseline_kw: float
+    baseline_kw: float  # load at the window's start (fixes the target, as in the operator)
     target_kw: float
     achieved_kw: float
+    without_kw: float  # mean load over the window had nobody responded (the counterfactual)
     compliance: float
     time_to_target_s: float | None
     paused: int
@@ -98,8 +101,9 @@ class EventResult:
 
     @property
     def curtailed_kw(self) -> float:
-        """kW shed on average over the window (negative: drawn more)."""
-        return self.baseline_kw - self.achieved_kw
+        """kW shed on average over the window against drawing as without the event
+        (negative: drawn more)."""
+        return self.without_kw - self.achieved_kw
 
     @property
     def response_kw(self) -> float:
@@ -257,11 +261,20 @@ def replay_event(
         w,
         regions.carbon[zone_index],
         jobs,
-        baseline,
+        (baseline, _mean_load(baseline_jobs, w)),
         req,
         tally,
         _forecast_error(w, jobs, baseline_jobs),
     )
+
+
+def _mean_load(jobs: list[_Job], w: Window) -> float:
+    """Time-weighted mean load over the window, sampled each minute like the response."""
+    t = Tally.start(w.start, _load_at(jobs, w.start), "Curtail", math.inf)
+    for k in range(1, max(1, math.ceil((w.end - w.start) / MINUTE))):
+        at = w.start + k * MINUTE
+        t = t.add(at, _load_at(jobs, at), "Curtail", math.inf)
+    return t.add(w.end, t.last_kw, "Curtail", math.inf).achieved_kw
 
 
 def _replay_absorb(
@@ -281,7 +294,9 @@ def _replay_absorb(
         _pull(jobs, w.zone, req, t)
         tally = tally.add(t, _load_at(jobs, t), "Absorb", req.target_kw)
     tally = tally.add(w.end, tally.last_kw, "Absorb", req.target_kw)
-    return _result(w, carbon, jobs, baseline, req, tally, _forecast_error(w, jobs, baseline_jobs))
+    without = _mean_load(baseline_jobs, w)
+    fc_error = _forecast_error(w, jobs, baseline_jobs)
+    return _result(w, carbon, jobs, (baseline, without), req, tally, fc_error)
 
 
 def _planned_jobs(
@@ -344,7 +359,7 @@ def _result(
     w: Window,
     carbon: np.ndarray,
     jobs: list[_Job],
-    baseline: float,
+    loads: tuple[float, float],  # at the window's start, and the mean without a response
     req: Request,
     tally: Tally,
     fc_error: float,
@@ -364,8 +379,8 @@ def _result(
         misses += j.end() > j.deadline + 1e-6
     pulled = sum(j.pulled for j in jobs)
     return EventResult(
-        w.zone, w.start, w.end, w.types, w.name, w.kind, w.mandatory, len(jobs), baseline,
-        req.target_kw, tally.achieved_kw, tally.compliance, tally.time_to_target,
+        w.zone, w.start, w.end, w.types, w.name, w.kind, w.mandatory, len(jobs), loads[0],
+        req.target_kw, tally.achieved_kw, loads[1], tally.compliance, tally.time_to_target,
         sum(j.paused_at is not None for j in jobs),
         sum(j.held_to is not None for j in jobs) - pulled, pulled, delay, extra, misses, fc_error,
     )  # fmt: skip
@@ -403,9 +418,9 @@ def _actions(r: EventResult) -> str:
 
 
 def _change(r: EventResult) -> str:
-    """Mean load over the window against the baseline, in kW and share."""
+    """Mean load over the window against the mean without a response, in kW and share."""
     delta = -r.curtailed_kw
-    share = f" ({100 * delta / r.baseline_kw:+.0f}%)" if r.baseline_kw else ""
+    share = f" ({100 * delta / r.without_kw:+.0f}%)" if r.without_kw else ""
     return f"{delta:+.2f} kW{share}"
 
 
@@ -424,6 +439,7 @@ def rows(results: list[EventResult], origin: float = YEAR0) -> list[dict[str, st
             "JOBS": str(r.jobs),
             "BASELINE kW": f"{r.baseline_kw:.2f}",
             "TARGET kW": f"{r.target_kw:.2f}",
+            "WITHOUT kW": f"{r.without_kw:.2f}",
             "ACHIEVED kW": f"{r.achieved_kw:.2f}",
             "CHANGE": _change(r),
             "COMPLIANCE": f"{100 * r.compliance:.0f}%",
