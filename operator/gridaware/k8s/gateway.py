@@ -22,6 +22,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from gridaware.api.v1alpha1 import MemberJobState, Resources
+from gridaware.core import peering
 from gridaware.k8s import clients, gridevents, hub, members
 from gridaware.k8s.clients import FAILURES
 
@@ -170,11 +171,11 @@ class HubApi:
 
 
 class PeeringGate:
-    """Whether this replica is the active one under Kopf peering: no live peer has a higher
-    priority (nor, with randomly drawn priorities, the same one). Kopf pauses only its own
-    handlers; the operator's background loop and member agents ask this gate too, so a
-    paused replica never acts. Answers are cached for ``ttl`` seconds; without an answer
-    from the hub the replica assumes it is not active (safe side)."""
+    """Whether this replica is the active one under Kopf peering (``core.peering``: no live
+    peer outranks or ties it, and a newcomer waits until the others have seen it). Kopf
+    pauses only its own handlers; the operator's background loop and member agents ask this
+    gate too, so a paused replica never acts. Answers are cached for ``ttl`` seconds; without
+    an answer from the hub the replica assumes it is not active (safe side)."""
 
     def __init__(
         self,
@@ -188,6 +189,7 @@ class PeeringGate:
         self._ttl = ttl
         self._checked = -1e18
         self._active = False
+        self._own_since: float | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> bool:
@@ -201,10 +203,14 @@ class PeeringGate:
             except FAILURES:
                 self._active = False
                 return False
-            live = [int(p.get("priority", 0)) for p in peers.values() if _alive(p, now)]
-            higher = any(prio > self._priority for prio in live)
-            tied = sum(prio == self._priority for prio in live) > 1  # ourselves and another
-            active = not higher and not tied
+            verdict = peering.decide(
+                [peering.Peer(int(p.get("priority", 0)), _alive(p, now)) for p in peers.values()],
+                self._priority,
+                now,
+                self._own_since,
+                self._ttl,
+            )
+            active, self._own_since = verdict.active, verdict.own_since
             if active != self._active:
                 log.info(
                     "%s (peering %s, priority %d)",
