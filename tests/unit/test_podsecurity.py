@@ -417,7 +417,8 @@ def test_checks_every_replicated_job_of_a_jobset() -> None:
     ]
     spec = GridAwareJobSpec.model_validate({"jobSet": {"replicatedJobs": replicated}})
     [v] = violations(spec, "team-a")
-    assert (v.rule, v.path) == ("node-name", "jobSet.replicatedJobs[1].spec.nodeName")
+    path = "jobSet.replicatedJobs[1].template.spec.template.spec.nodeName"
+    assert (v.rule, v.path) == ("node-name", path)
 
 
 def test_namespace_labels() -> None:

@@ -122,7 +122,8 @@ def violations(
     """Every violation of ``policy`` by the pod templates of ``job_spec`` (a batch/v1 JobSpec
     as a dict, or a GridAwareJobSpec: its Job template or every replicated job of its JobSet),
     for a GridAwareJob in ``namespace``; [] when it may run. Paths of a JobSet's pods start
-    with ``jobSet.replicatedJobs[i].``."""
+    with ``jobSet.replicatedJobs[i].template.spec.template.`` (where the pod template is, as in
+    the admission policy's messages)."""
     policy = policy or Policy()
     found: list[Violation] = []
     for prefix, spec_obj in _job_specs(job_spec):
@@ -141,7 +142,10 @@ def _job_specs(job_spec: Obj | HasWorkload) -> list[tuple[str, Obj]]:
         specs.append(("", job_spec.template))
     for i, rj in enumerate(_list(_map(job_spec.job_set).get("replicatedJobs"))):
         specs.append(
-            (f"jobSet.replicatedJobs[{i}].", _map(_map(_map(rj).get("template")).get("spec")))
+            (
+                f"jobSet.replicatedJobs[{i}].template.spec.template.",
+                _map(_map(_map(rj).get("template")).get("spec")),
+            )
         )
     return specs
 
