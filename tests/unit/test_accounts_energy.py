@@ -405,3 +405,26 @@ def test_energy_is_measured_plus_modelled_share_and_carbon_follows(
     assert acct.carbon_location_g == pytest.approx(100 * acct.energy_kwh, rel=1e-6, abs=1e-2)
     sources = {s.energy_source for s in acct.segments}
     assert acct.energy_source == (sources.pop() if len(sources) == 1 else "Mixed")
+
+
+def test_a_finished_member_job_with_a_ttl_is_kept_until_its_account_is_booked() -> None:
+    world = measured_world(None)
+    world.services.accounts.energy = MemoryEnergy(world.clock.t, [Pod("a-x7k2p", 5.0)])
+    s = spec()
+    s["template"]["ttlSecondsAfterFinished"] = 0
+    world.hub.add_job("team-a", "a", s)
+    world.services.placement.place(world.hub.body("team-a/a"))
+    job = world.members["eu-central"].jobs["team-a/a"]
+    job.state, job.started = "Running", world.clock.t
+    world.sync()
+    world.clock.advance(H)
+    job.state, job.finished = "Complete", world.clock.t
+    world.connect("eu-central")  # outcome recorded; the account waits for the last scrape
+    world.clock.advance(SCRAPE)
+    world.connect("eu-central")
+    assert world.copies("team-a/a") == ["eu-central"], "deleted before its account"
+    world.clock.advance(SCRAPE)
+    world.services.accounts.tick()
+    world.connect("eu-central")
+    assert world.status("team-a/a")["account"]["energySource"] == "Measured"
+    assert world.copies("team-a/a") == []

@@ -40,6 +40,10 @@ from gridaware.signals.errors import SignalError
 
 log = logging.getLogger("gridaware.members")
 
+# how long a finished member Job is kept for its GridAwareJob's account at most (the account
+# waits for the energy counters' last scrapes; one that never comes must not keep the Job)
+ACCOUNT_GRACE_SECONDS = 600.0
+
 
 def _signal_status(r: Reading | None) -> SignalStatus | None:
     if r is None:
@@ -248,8 +252,8 @@ class MemberAgent:
 
     def sweep_finished(self, m: Member) -> None:
         """Delete finished member Jobs whose template asked for ``ttlSecondsAfterFinished``
-        once the hub has recorded their outcome (the member itself never deletes them, so
-        an outcome is never missed while the operator is down)."""
+        once the hub has recorded their outcome and account (the member itself never deletes
+        them, so neither is missed while the operator is down)."""
         if m.api is None:
             return
         now = self.clock.wall()
@@ -258,7 +262,11 @@ class MemberAgent:
                 continue
             done = parse_time(state.completion_time) if state.completion_time else now
             rec = self.statuses.get(state.owner) if state.owner else None
-            recorded = rec is None or rec.status.phase in lifecycle.TERMINAL
+            recorded = rec is None or (
+                rec.status.phase in lifecycle.TERMINAL
+                # its account too (measured energy waits for the last scrapes), within reason
+                and (rec.status.account is not None or now - done >= ACCOUNT_GRACE_SECONDS)
+            )
             if recorded and now - done >= state.ttl_after_finished:
                 try:
                     m.api.delete_job(state.namespace, state.name, kind=state.kind)
