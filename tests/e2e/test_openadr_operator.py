@@ -5,7 +5,8 @@ event becomes a GridEvent on the hub; while it is active, and once at its end, t
 posts reports of the achieved kW, which the utility reads back from the VTN. An event the
 utility deletes before it starts is cancelled on the hub.
 
-Real time (no replay): the VTN's event times are wall-clock times.
+Real time (no replay): the VTN's event times are wall-clock times. The chart's ``openadr.*``
+values are checked here too, with ``helm template`` (no cluster).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from gridaware.api.v1alpha1 import parse_time
 from gridaware.signals.openadr import parse_duration, parse_start
 from tests.conftest import Lab, Operator, cluster_ready, kubectl, wait_for
+from tests.e2e.test_helm import CHART, helm_cli, kinds, operator_container, rendered
 from tests.e2e.test_openadr import Vtn, vtn  # noqa: F401 - the real VTN, a session fixture
 from tests.e2e.test_operator import apply, gaj, status
 
@@ -179,3 +181,62 @@ def test_a_vtn_event_becomes_a_grid_event_and_reports_of_achieved_kw_reach_the_v
     assert count <= WINDOW / INTERVAL + 2, "about one report per interval"
     time.sleep(3 * INTERVAL)
     assert len(reports(vtn, event["id"])) == count, "the final report is sent once"
+
+
+# --- the chart's VEN settings (helm template; no cluster) ------------------------------------
+
+ENABLED = [
+    "openadr.enabled=true",
+    "openadr.url=https://vtn.example/openadr3/3.1.0",
+    "openadr.credentialsSecret=ven-credentials",
+    "openadr.defaultZones={DE-LU,GB}",
+]
+
+
+def _gridevent_verbs(docs: list[dict[str, Any]]) -> set[str]:
+    rules = kinds(docs)["ClusterRole"][0]["rules"]
+    return {v for r in rules if "gridevents" in r["resources"] for v in r["verbs"]}
+
+
+def test_the_chart_runs_no_ven_by_default() -> None:
+    docs = rendered()
+    assert not [a for a in operator_container(docs)["args"] if a.startswith("--openadr")]
+    assert "create" not in _gridevent_verbs(docs), "GridEvents are only made by the VEN"
+
+
+def test_the_chart_passes_the_ven_settings_and_mounts_its_secret() -> None:
+    docs = rendered(*(arg for s in ENABLED for arg in ("--set", s)))
+    container = operator_container(docs)
+    args = [a for a in container["args"] if a.startswith("--openadr")]
+    assert args == [
+        "--openadr-url=https://vtn.example/openadr3/3.1.0",
+        "--openadr-credentials=/var/run/secrets/gridaware/openadr",
+        "--openadr-ven-name=gridaware",
+        "--openadr-interval=30",
+        "--openadr-zones=DE-LU,GB",
+    ]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "openadr")
+    assert mount == {
+        "name": "openadr",
+        "mountPath": "/var/run/secrets/gridaware/openadr",
+        "readOnly": True,
+    }
+    pod = kinds(docs)["Deployment"][0]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "openadr")
+    assert volume["secret"] == {"secretName": "ven-credentials"}
+    assert "create" in _gridevent_verbs(docs)
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        pytest.param(["openadr.enabled=true"], "needs openadr.url", id="enabled-without-a-vtn"),
+        pytest.param(ENABLED[:2], "credentialsSecret", id="enabled-without-credentials"),
+        pytest.param(["openadr.url=vtn.example"], "/openadr/url", id="url-without-scheme"),
+        pytest.param(["openadr.intervalSeconds=0"], "/openadr/intervalSeconds", id="zero-interval"),
+    ],
+)
+def test_the_chart_refuses_incomplete_ven_settings(sets: list[str], message: str) -> None:
+    flags = [arg for s in sets for arg in ("--set", s)]
+    result = helm_cli("template", "gw", str(CHART), *flags, check=False)
+    assert result.returncode != 0 and message in result.stderr
