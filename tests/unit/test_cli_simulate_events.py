@@ -169,6 +169,9 @@ def _iso(epoch: float) -> str:
         pytest.param("a: [1, 2\n", "e.yaml:2: not valid YAML", id="not-yaml"),
         pytest.param("- 3\n", "e.yaml:1: expected a GridEvent", id="not-a-mapping"),
         pytest.param(
+            "? [1, 2]\n: x\n", "e.yaml:1: not valid YAML: found unhashable key", id="list-as-key"
+        ),
+        pytest.param(
             event_yaml(window={"start": "2023-01-01T04:00:00Z", "end": "2023-01-01T02:00:00Z"}),
             "e.yaml:9: spec.window: window.end (2023-01-01T02:00:00Z) must be after",
             id="window-backwards",
@@ -208,6 +211,25 @@ def test_yaml_errors_name_the_line(tmp_path: Path, text: str, expected: str) -> 
     with pytest.raises(EventFileError) as err:
         eventfile.read(path)
     assert str(err.value).startswith(f"{path.parent}/{expected}")
+
+
+yaml_text = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10)),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+).map(yaml.safe_dump)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=200), yaml_text))
+def test_yaml_garbage_is_refused_with_a_line(text: str) -> None:
+    try:
+        eventfile.yaml_windows(text, "g.yaml")
+    except EventFileError as exc:
+        line = int(str(exc).split(":")[1])
+        assert 1 <= line <= text.count("\n") + 2
 
 
 def test_yaml_objects_and_bare_specs(tmp_path: Path) -> None:

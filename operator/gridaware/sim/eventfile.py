@@ -18,7 +18,6 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -184,7 +183,11 @@ def _nodes(text: str, source: str) -> Iterator[yaml.Node]:
 
 def _event(node: yaml.Node, index: int, source: str) -> list[Window]:
     line = node.start_mark.line + 1
-    obj = yaml.SafeLoader("").construct_document(node)
+    try:
+        obj = yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as exc:  # e.g. a list as a mapping key
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise EventFileError(f"{source}:{line}: not valid YAML: {problem}") from None
     if not isinstance(obj, dict):
         raise EventFileError(
             f"{source}:{line}: expected a GridEvent (apiVersion, kind, metadata, spec) or its "
@@ -229,7 +232,7 @@ def _windows(
     ]
 
 
-def _line(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+def _line(node: yaml.Node, loc: tuple[str | int, ...]) -> int:
     """The line of the deepest key on ``loc`` (camelCase names, list indices) that the
     document has: where the reader should look."""
     line = node.start_mark.line + 1
@@ -241,7 +244,7 @@ def _line(node: yaml.Node, loc: tuple[Any, ...]) -> int:
     return line
 
 
-def _child(node: yaml.Node, key: Any) -> tuple[int, yaml.Node] | None:
+def _child(node: yaml.Node, key: str | int) -> tuple[int, yaml.Node] | None:
     """The child at ``key`` and the line of its key (of the item, in a list)."""
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
