@@ -367,6 +367,27 @@ def test_cli_cap_by_hand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "99%" in row and "60s" in row and "2 paused" in row
 
 
+@pytest.mark.skipif(not (SHARED_DATA / "carbon").exists(), reason="no shared data")
+def test_cli_no_window_in_the_traces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / "jobs.csv"
+    work.write_text("arrival_time,length,cpus\n0,10,8\n")
+    events = tmp_path / "e.csv"
+    events.write_text(HEADER + "GB,2022-01-19T09:00:00Z,2022-01-19T10:00:00Z,curtail,,s,r,n\n")
+    argv = ["simulate", "--events", str(events), "--data-dir", str(SHARED_DATA)]
+    assert main([*argv, "--workload", str(work), "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=_no_nan)  # strict JSON
+    assert doc["events"] == [] and doc["totals"]["median_time_to_target_s"] is None
+    assert doc["skipped"] == [
+        {"zone": "GB", "name": "", "start": "2022-01-19T09:00:00Z", "end": "2022-01-19T10:00:00Z"}
+    ]
+    assert main([*argv, "--workload", str(work)]) == 0
+    assert "no event window falls in the traces" in capsys.readouterr().out
+
+
+def _no_nan(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
+
+
 def test_cli_bad_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "e.csv"
     path.write_text(HEADER + "GB,2023-01-19T10:00:00Z,2023-01-19T09:00:00Z,curtail,,s,r,n\n")

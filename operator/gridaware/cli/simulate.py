@@ -120,8 +120,19 @@ def _print_events(args: argparse.Namespace, rep: Replayed, params: EventParams) 
         f"{args.slack:g} h; where the file gives no amount: Curtail by "
         f"{100 * params.reduce_share:g} %; {100 * params.pausable_share:g} % of jobs checkpoint"
     )
-    print(table(ev.rows(rep.results, rep.trace_start)))
-    t = ev.totals(rep.results)
+    if rep.results:
+        print(table(ev.rows(rep.results, rep.trace_start)))
+        _print_totals(ev.totals(rep.results))
+    else:
+        print("no event window falls in the traces' time range and zones")
+    if rep.skipped:
+        print(
+            f"left out: {len(rep.skipped)} windows outside the traces or the zones "
+            f"(e.g. {rep.skipped[0].zone} {_day(ev.YEAR0 + rep.skipped[0].start)})"
+        )
+
+
+def _print_totals(t: dict[str, float]) -> None:
     ttt = t["median_time_to_target_s"]
     print(
         f"compliance {100 * t['compliance']:.1f} % (time-weighted); curtailed "
@@ -130,11 +141,6 @@ def _print_events(args: argparse.Namespace, rep: Replayed, params: EventParams) 
         f"never on target); delay {t['delay_job_hours']:+.1f} job-h; carbon "
         f"{t['extra_carbon_kg']:+.2f} kg; deadline misses {t['deadline_misses']:.0f}"
     )
-    if rep.skipped:
-        print(
-            f"left out: {len(rep.skipped)} windows outside the traces or the zones "
-            f"(e.g. {rep.skipped[0].zone} {_day(ev.YEAR0 + rep.skipped[0].start)})"
-        )
 
 
 def _day(epoch: float) -> str:

@@ -500,7 +500,16 @@ def to_json(
         }
         for w in skipped
     ]
-    return {"events": events, "totals": totals(results), "skipped": left_out}
+    return {
+        "events": [_finite(e) for e in events],
+        "totals": _finite(dict(totals(results))),
+        "skipped": left_out,
+    }
+
+
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
+    """NaN (no figure) as null: JSON has no NaN."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in d.items()}
 
 
 @dataclass
