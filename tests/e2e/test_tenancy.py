@@ -20,6 +20,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from gridaware.api import crd
 from gridaware.api.v1alpha1 import GROUP, JOB_LABEL, VERSION
 from gridaware.k8s import clients, objects
 from tests.conftest import REPO, Lab, Operator, kubectl, wait_for
@@ -413,6 +414,17 @@ def test_jobset_escapes_are_rejected_with_the_path_to_change(
     assert "ValidatingAdmissionPolicy 'gw-gridaware-pod-security'" in message
     assert words in message, message
     assert "replicatedJobs[0]" not in message, "the compliant leader is not blamed"
+
+
+def test_the_policy_reaches_every_replicated_job_the_crd_allows() -> None:
+    """CEL before Kubernetes 1.34 has no index range, so the policy lists the indices of
+    replicated jobs: as many as the CRD's maxItems, or the last ones would go unchecked."""
+    [policy] = [d for d in yaml.safe_load_all(render()) if d["kind"] == "ValidatingAdmissionPolicy"]
+    [templates] = [v for v in policy["spec"]["variables"] if v["name"] == "podTemplates"]
+    schema = crd.job_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    most = schema["properties"]["spec"]["properties"]["jobSet"]["properties"]["replicatedJobs"]
+    indices = list(range(most["maxItems"]))
+    assert f"{indices}.filter(i,".replace(" ", "") in templates["expression"].replace(" ", "")
 
 
 def test_every_breaking_replicated_job_is_named_and_a_compliant_jobset_is_accepted(
