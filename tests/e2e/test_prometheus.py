@@ -43,8 +43,8 @@ EVENT_ONLY = {
     "gridaware_migrations_total": "only after a migration",
     "gridaware_signal_fetch_errors_total": "only after a failed fetch (static signals)",
     "gridaware_reconcile_errors_total": "only after a handler error",
-    "gridaware_job_deadline_slack_seconds": "not exported by the operator yet",
-    "gridaware_gridevent_compliance_ratio": "not exported by the operator yet",
+    "gridaware_job_deadline_slack_seconds": "only for jobs with a schedule (none here)",
+    "gridaware_gridevent_compliance_ratio": "only during an Active GridEvent (none here)",
 }
 
 
@@ -172,7 +172,12 @@ def _phase(lab: Lab, namespace: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def workload(lab: Lab, prom: Prom) -> Iterator[str]:
-    """A few GridAwareJobs (one holding a GPU) run to completion while Prometheus scrapes."""
+    """A few GridAwareJobs (one holding a GPU) run to completion while Prometheus scrapes,
+    in a lab where one cluster has a green contract (for the contract panels)."""
+    contract = {"spec": {"greenContracts": [{"name": "ppa", "powerKw": 1, "carbonIntensity": 20}]}}
+    kubectl(
+        lab, "patch", "gridcluster", "eu-central", "--type", "merge", "-p", json.dumps(contract)
+    )
     namespace = f"prom-{int(time.time()) % 100000}"
     for cluster in lab.names:
         kubectl(lab, "create", "namespace", namespace, context=cluster, check=False)
@@ -195,6 +200,8 @@ def workload(lab: Lab, prom: Prom) -> Iterator[str]:
     yield namespace
     for cluster in lab.names:
         objects.delete_namespace(lab.client(cluster), namespace)
+    none = {"spec": {"greenContracts": []}}
+    kubectl(lab, "patch", "gridcluster", "eu-central", "--type", "merge", "-p", json.dumps(none))
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,19 @@ def test_valuing_contracts_counts_the_jobs_already_there() -> None:
     assert v.price_usd is not None and list(v.price_usd) == pytest.approx([80.0] * 3)
     assert v.covered == pytest.approx(0.5)
     assert "contracts cover 50 %" in v.note
+
+
+def test_contract_gauges_follow_contracts_added_and_removed_within_an_hour() -> None:
+    world = World.make()
+    ledger: Ledger = world.services.accounts.ledger
+    metrics = world.services.metrics.registry
+    labels = {"cluster": "eu-central"}
+    ledger.refresh()
+    assert metrics.get_sample_value("gridaware_contract_delivered_kwh", labels) is None
+    with_contracts(world, "eu-central", [{"name": "ppa", "powerKw": 20}])
+    ledger.refresh()  # same hour: the new contract is shown at once
+    assert metrics.get_sample_value("gridaware_contract_delivered_kwh", labels) == 20.0
+    with_contracts(world, "eu-central", [])
+    ledger.refresh()
+    assert metrics.get_sample_value("gridaware_contract_delivered_kwh", labels) is None
+    assert metrics.get_sample_value("gridaware_contract_unused_kwh", labels) is None

@@ -20,6 +20,7 @@ period, and the target runs after the source has stopped).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ class Ledger:
         self.clock = clock
         self.history_hours = history_hours
         self.metrics = LedgerMetrics(metrics)
-        self._refreshed = -1.0
+        self._refreshed: tuple[float, tuple[tuple[str, str], ...]] | None = None
 
     # --- runs ------------------------------------------------------------------------------
     def runs(self, cluster: str, exclude: str = "") -> list[cfe.Run]:
@@ -321,15 +322,19 @@ class Ledger:
 
     def refresh(self) -> None:
         """Set the contract gauges for the last full hour (the background loop calls this;
-        it computes once per grid hour)."""
+        it computes once per grid hour, and again when a cluster's contracts change)."""
         hour0 = (self.clock.grid_now() // HOUR - 1) * HOUR
-        if hour0 == self._refreshed:
-            return
-        self._refreshed = hour0
         with self.cache.lock:
             members = list(self.cache.members.values())
+        key = (hour0, tuple((m.name, repr(m.spec.green_contracts)) for m in members))
+        if key == self._refreshed:
+            return
+        self._refreshed = key
         for m in members:
             if not m.spec.green_contracts:
+                for gauge in (self.metrics.contract_delivered, self.metrics.contract_unused):
+                    with contextlib.suppress(KeyError):  # never had one, or removed already
+                        gauge.remove(m.name)
                 continue
             d = self.delivery(m, hour0, 1)
             used = 0.0
