@@ -183,8 +183,23 @@ def test_capacity_in_unknown_units_is_skipped() -> None:
     assert isinstance(part, Skipped) and "KVAR" in part.reason
 
 
-def test_price_becomes_a_price_point_with_the_programs_currency() -> None:
-    part = only(map_event(event({"type": "PRICE", "values": [0.31]}), PROGRAM, VTN, CONFIG, NOW))
+@pytest.mark.parametrize(
+    ("targets", "config", "zones", "clusters"),
+    [
+        pytest.param([], CONFIG, ("DE-LU",), (), id="no-target-default-zones"),
+        pytest.param(["zone_GB", "ven-1"], CONFIG, ("GB",), (), id="zone-target"),
+        pytest.param(["cluster_eu-central"], CONFIG, (), ("eu-central",), id="cluster-target"),
+        pytest.param([], MappingConfig(), (), (), id="no-target-no-defaults"),
+    ],
+)
+def test_price_becomes_a_price_point_with_the_programs_currency_and_the_targets(
+    targets: list[str],
+    config: MappingConfig,
+    zones: tuple[str, ...],
+    clusters: tuple[str, ...],
+) -> None:
+    ev = event({"type": "PRICE", "values": [0.31]}, targets=targets)
+    part = only(map_event(ev, PROGRAM, VTN, config, NOW))
     assert part == PricePoint(
         program_id="p1",
         event_id="e1",
@@ -193,6 +208,8 @@ def test_price_becomes_a_price_point_with_the_programs_currency() -> None:
         value=0.31,
         currency="EUR",
         units="KWH",
+        zones=zones,
+        clusters=clusters,
     )
 
 
@@ -224,10 +241,24 @@ def _price(
         ),
         pytest.param(
             [_price(1, 1, 0.3, currency="USD"), _price(2, 1, 0.3, units=None)],
+            [1],
+            [300.0 / 1.08],
+            [2],
+            id="other-currency-converted-no-units-left-out",
+        ),
+        pytest.param(
+            [_price(1, 1, 0.3, currency="XTS"), _price(2, 1, 0.3, currency=""), _price(3, 0, 1)],
             [],
             [],
             [],
-            id="other-currency-or-no-units-left-out",
+            id="unknown-or-no-currency-or-no-time-left-out",
+        ),
+        pytest.param(
+            [_price(1, 1, 25.0), _price(2, 1, -25.0, units="MWH")],
+            [2],
+            [-25.0],
+            [2],
+            id="implausible-price-left-out",
         ),
     ],
 )

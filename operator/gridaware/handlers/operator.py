@@ -23,6 +23,7 @@ from gridaware.services.openadr import OpenAdrService
 from gridaware.signals import factory
 from gridaware.signals.openadr import OpenAdrVen
 from gridaware.signals.prometheus import PrometheusEnergy
+from gridaware.signals.providers.openadr import VtnPrices
 
 
 @kopf.on.startup()
@@ -64,25 +65,32 @@ def _build(config: OperatorConfig) -> operator.Services:
         else PeeringGate(client, config.peering, config.priority, config.clock.wall)
     )
     events = EventRecorder(client)
+    prices = None if config.openadr is None else VtnPrices()  # the VTN's prices lead the chain
     return operator.build(
         HubApi(client, podsecurity.namespace_labels(config.settings.pod_security.level)),
         events,
-        factory.build(config.feeds_config, clock=config.clock.grid_now),
+        factory.build(
+            config.feeds_config,
+            clock=config.clock.grid_now,
+            overlays=[] if prices is None else [prices],
+        ),
         config.clock,
         config.settings,
         active=gate,
         archive=ConfigMapArchive(client, config.settings.namespaces.operator_namespace),
-        openadr=None if config.openadr is None else _openadr(config, GridEventApi(client), events),
+        openadr=None if prices is None else _openadr(config, GridEventApi(client), events, prices),
         energy=None if not config.prometheus_url else PrometheusEnergy(config.prometheus_url),
         energy_scrape_seconds=config.prometheus_scrape_seconds,
     )
 
 
-def _openadr(config: OperatorConfig, store: GridEventApi, events: EventRecorder) -> OpenAdrService:
-    """The OpenADR 3 VEN service (a VTN is configured)."""
+def _openadr(
+    config: OperatorConfig, store: GridEventApi, events: EventRecorder, prices: VtnPrices
+) -> OpenAdrService:
+    """The OpenADR 3 VEN service (a VTN is configured), feeding its prices to ``prices``."""
     assert config.openadr is not None
     ven = OpenAdrVen(config.openadr.ven)
-    return OpenAdrService(ven, store, events, config.clock, config.openadr)
+    return OpenAdrService(ven, store, events, config.clock, config.openadr, prices)
 
 
 @kopf.on.cleanup()

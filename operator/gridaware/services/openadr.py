@@ -25,15 +25,18 @@ another VTN are left alone. No state is kept in memory: everything is read back 
 each round, so a restart or a failover carries on. An unreachable or refusing VTN ends the
 round (logged); it does not end any GridEvent.
 
-PRICE payloads are mapped by the VEN client but not fed into the price signal here: the
-signal chain (``signals.chain``) has no overlay hook and a ``PricePoint`` names no zone.
+PRICE payloads become no GridEvent: each poll's prices (per zone, from the event's targets or
+the default zones) replace what the price store (``prices``, ``signals.providers.openadr.
+VtnPrices``, an overlay of the signal chain) holds, so the price signal follows the VTN inside
+its intervals: GridCluster status, placement scores and forecasts. A withdrawn event's prices
+go with the next poll; a failed poll keeps the last ones.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,7 +53,7 @@ from gridaware.core import lifecycle
 from gridaware.k8s.gateway import ConflictError, GatewayError
 from gridaware.services.ports import Clock, EventsPort, Stopped
 from gridaware.signals.errors import SignalError
-from gridaware.signals.openadr import MappedEvent, Poll, VenConfig
+from gridaware.signals.openadr import MappedEvent, Poll, PricePoint, Skipped, VenConfig
 
 log = logging.getLogger("gridaware.openadr")
 
@@ -83,6 +86,12 @@ class VenPort(Protocol):
         baseline_kw: float | None = None,
         resource: str = "AGGREGATED_REPORT",
     ) -> str: ...
+
+
+class PricesPort(Protocol):
+    """Where the VTN's prices go (``signals.providers.openadr.VtnPrices``)."""
+
+    def update(self, points: Iterable[PricePoint], now: float) -> list[Skipped]: ...
 
 
 class GridEventsPort(Protocol):
@@ -207,12 +216,14 @@ class OpenAdrService:
         events: EventsPort,
         clock: Clock,
         options: OpenAdrOptions,
+        prices: PricesPort | None = None,
     ) -> None:
         self.ven = ven
         self.store = store
         self.events = events
         self.clock = clock
         self.options = options
+        self.prices = prices
 
     @property
     def report_every(self) -> float:
@@ -229,7 +240,8 @@ class OpenAdrService:
         except SignalError as exc:
             log.warning("OpenADR VTN %s: poll failed: %s", self.ven.base, exc)
             return
-        for skipped in poll.skipped:
+        unpriced = self.prices.update(poll.prices, now) if self.prices is not None else []
+        for skipped in (*poll.skipped, *unpriced):
             log.info("OpenADR event %s not taken in: %s", skipped.event_id, skipped.reason)
         try:
             mine = self._owned()

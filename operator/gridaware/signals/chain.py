@@ -17,13 +17,20 @@ unreachable (network, timeout, 5xx, 429) is left alone for that backoff for all 
 an outage costs one retry budget, not one per zone. When no provider has any value,
 ``SignalUnavailableError`` says why and when the chain will try again; ``health()`` lists each
 cached query's state for status and metrics.
+
+Overlays (``overlays``: in-memory providers such as the prices an OpenADR VTN sets,
+``signals.providers.openadr``) come before every zone's chain without being configured: where
+an overlay has a value for the current moment the reading is its, and a forecast is the
+chain's with the overlay's intervals laid over it (converted to the chain's currency).
+Outside an overlay's intervals nothing changes. Overlays fetch nothing, so they are asked
+directly, not cached.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -32,6 +39,7 @@ import numpy as np
 from gridaware.api.feeds import FeedsConfig
 from gridaware.api.signals import Quality, Reading, Series, Signal, from_epoch
 from gridaware.core import forecast as forecaster
+from gridaware.core import money
 from gridaware.signals.base import Provider
 from gridaware.signals.errors import (
     FeedUnavailableError,
@@ -98,10 +106,12 @@ class Feeds:
         config: FeedsConfig,
         providers: Mapping[str, Provider],
         clock: Callable[[], float] = time.time,
+        overlays: Sequence[Provider] = (),
     ) -> None:
         self.config = config
         self.providers = dict(providers)
         self.clock = clock
+        self.overlays = tuple(overlays)
         self._slots: dict[Key, _Slot] = {}
         self._slots_lock = threading.Lock()
         self._down: dict[str, tuple[float, SignalError]] = {}  # provider -> (retry_at, error)
@@ -214,6 +224,10 @@ class Feeds:
         """The current value for ``zone``, from the first provider with a fresh one; raises
         ``SignalUnavailableError`` when no provider has any value."""
         now = self.clock()
+        for overlay in self.overlays:
+            current = self._overlay_reading(overlay, zone, signal, now)
+            if current is not None:
+                return current
         errors: list[str] = []
         retry: list[float] = []
         stale: Reading | None = None
@@ -253,6 +267,19 @@ class Feeds:
             signal.value,
             min(retry, default=now),
         )
+
+    def _overlay_reading(
+        self, overlay: Provider, zone: str, signal: Signal, now: float
+    ) -> Reading | None:
+        """The overlay's value for this moment, None when it has none."""
+        if not overlay.supports(signal):
+            return None
+        try:
+            series = overlay.latest(zone, signal, now)
+        except SignalError:
+            return None
+        reading = self._to_reading(zone, signal, series, now, overlay.name)
+        return reading if reading is not None and reading.age_seconds == 0 else None
 
     def _to_reading(
         self, zone: str, signal: Signal, series: Series, now: float, source: str
@@ -298,9 +325,23 @@ class Feeds:
 
     def forecast(self, zone: str, signal: Signal, hours: int | None = None) -> Series:
         """Hourly forecast from the current hour: the first provider's own forecast, else the
-        built-in forecaster over the chain's history (sources say which)."""
+        built-in forecaster over the chain's history (sources say which), with the overlays'
+        intervals laid over it."""
         now = self.clock()
         horizon = hours or self.config.forecast_hours
+        out = self._chain_forecast(zone, signal, now, horizon)
+        for overlay in self.overlays:
+            if not overlay.supports(signal):
+                continue
+            try:
+                top = overlay.forecast(zone, signal, now, horizon)
+            except SignalError:
+                continue
+            hour0 = int(now // HOUR * HOUR)
+            out = overlaid(out, top, hour0, hour0 + horizon * HOUR)
+        return out
+
+    def _chain_forecast(self, zone: str, signal: Signal, now: float, horizon: int) -> Series:
         hour0 = int(now // HOUR * HOUR)
         errors = []
         for provider in self.chain(zone, signal):
@@ -341,3 +382,63 @@ class Feeds:
             now,
         )
         return out
+
+
+def overlaid(base: Series, top: Series, lo: float, hi: float) -> Series:
+    """``base`` with ``top``'s intervals (clipped to [lo, hi)) in place of what they cover,
+    in ``base``'s unit (prices converted with ``core.money``; ``base`` unchanged when a
+    currency is unknown or the units are not both prices)."""
+    top = top.window(lo, hi)
+    if not len(top):
+        return base
+    factor = _conversion(top.unit, base.unit)
+    if factor is None:
+        return base
+    spans = [
+        (max(int(s), int(lo)), min(int(s + n), int(hi)))
+        for s, n in zip(top.start, top.length, strict=True)
+    ]
+    points = [
+        (a, b - a, float(v) * factor, Quality(int(q)))
+        for (a, b), v, q in zip(spans, top.value, top.quality, strict=True)
+    ]
+    for s, n, v, q in zip(base.start, base.length, base.value, base.quality, strict=True):
+        points += [
+            (a, b - a, float(v), Quality(int(q))) for a, b in _uncovered(int(s), int(s + n), spans)
+        ]
+    return Series.build(
+        base.zone,
+        base.signal,
+        base.unit,
+        f"{top.source}, else {base.source}",
+        sorted(points),
+        base.kind,
+        max(base.fetched_at, top.fetched_at),
+    )
+
+
+def _conversion(unit: str, into: str) -> float | None:
+    """The factor that turns a value in ``unit`` into ``into``; None when there is none."""
+    if unit == into:
+        return 1.0
+    try:
+        return money.to_usd_per_mwh(1.0, unit) / money.to_usd_per_mwh(1.0, into)
+    except KeyError:
+        return None
+
+
+def _uncovered(start: int, end: int, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The parts of [start, end) that no span (sorted, disjoint) covers."""
+    t = start
+    for a, b in spans:
+        if b <= t:
+            continue
+        if a >= end:
+            break
+        if a > t:
+            yield t, a
+        t = b
+        if t >= end:
+            return
+    if t < end:
+        yield t, end

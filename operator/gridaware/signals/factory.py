@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -117,5 +117,13 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
     return Synthetic(name, {r.grid_zone: r.timezone_offset_hours for r in REGIONS.values()})
 
 
-def build(config: FeedsConfig, clock: Callable[[], float] = time.time) -> Feeds:
-    return Feeds(config, {n: build_provider(n, c) for n, c in config.providers.items()}, clock)
+def build(
+    config: FeedsConfig,
+    clock: Callable[[], float] = time.time,
+    overlays: Sequence[Provider] = (),
+) -> Feeds:
+    """The chains of ``config``; ``overlays`` (e.g. an OpenADR VTN's prices,
+    ``providers.openadr.VtnPrices``) are asked before every zone's chain (``Feeds``)."""
+    return Feeds(
+        config, {n: build_provider(n, c) for n, c in config.providers.items()}, clock, overlays
+    )

@@ -18,9 +18,11 @@ event payload             GridEvent
                           level with no entry is skipped with a reason
 ``IMPORT_CAPACITY_LIMIT`` ``Curtail`` with ``capKw`` = the value in kW (units W, KW or MW from
                           the event's or program's payload descriptor; kW when absent)
-``PRICE``                 no GridEvent: a ``PricePoint`` (value, currency, units, interval);
-                          ``price_series`` turns them into a ``<currency>/MWh`` Series for the
-                          price signal chain
+``PRICE``                 no GridEvent: a ``PricePoint`` (value, currency, units, interval and
+                          the event's zones and clusters, by the targets rule below);
+                          ``price_series`` turns them into a ``<currency>/MWh`` Series, and
+                          ``signals.providers.openadr.VtnPrices`` keeps the latest per zone for
+                          the price signal chain
 anything else             skipped with a reason
 ========================  =====================================================================
 
@@ -62,6 +64,8 @@ from gridaware.api.gridevents import (
     window_of,
 )
 from gridaware.api.signals import Quality, Series, Signal, price_unit
+from gridaware.core import money
+from gridaware.signals.base import MAX_ABS_PRICE
 from gridaware.signals.errors import (
     FeedAuthError,
     FeedDataError,
@@ -142,6 +146,8 @@ class PricePoint:
     value: float
     currency: str | None
     units: str | None
+    zones: tuple[str, ...] = ()  # the event's targets (or the default zones), as for GridEvents
+    clusters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,42 +165,66 @@ class Poll:
     skipped: tuple[Skipped, ...] = ()
 
 
+def price_problem(point: PricePoint) -> str | None:
+    """Why a PRICE payload cannot be a price signal value, or None when it can: it needs a
+    currency that ``core.money`` can convert, units of energy (KWH, MWH or WH), an interval,
+    and a plausible value."""
+    currency = (point.currency or "").upper()
+    if not currency:
+        return "PRICE without a currency in its payload descriptor"
+    if currency not in money.USD_PER:
+        return f"PRICE in currency {currency}, which gridaware cannot convert"
+    per_mwh = _PER_MWH.get((point.units or "").upper())
+    if per_mwh is None:
+        return f"PRICE per {point.units or 'unstated units'}; expected KWH, MWH or WH"
+    if point.end <= point.start:
+        return "PRICE interval lasts no time"
+    if abs(point.value * per_mwh) > MAX_ABS_PRICE:
+        return f"PRICE {point.value * per_mwh:g} {currency}/MWh is beyond +-{MAX_ABS_PRICE:.0f}"
+    return None
+
+
 def price_series(
     points: Iterable[PricePoint], zone: str, currency: str, fetched_at: float
 ) -> Series:
     """PRICE payloads as a price ``Series`` for the signal chain (``<currency>/MWh``).
 
-    Only points in ``currency`` whose units say per what energy (KWH, MWH or WH) are used; where
-    two events' intervals overlap, the one that starts first is kept. Intervals that have begun
-    are MEASURED (a price the utility set), later ones FORECAST."""
+    Only points that ``price_problem`` accepts are used; those in another currency are
+    converted with ``core.money``'s rates. Where two events' intervals overlap, the one that
+    starts first is kept. Intervals that have begun are MEASURED (a price the utility set),
+    later ones FORECAST."""
     usable = sorted(
-        (
-            p
-            for p in points
-            if (p.currency or "").upper() == currency.upper()
-            and (p.units or "").upper() in _PER_MWH
-            and p.end > p.start
-        ),
+        (p for p in points if price_problem(p) is None),
         key=lambda p: (p.start, p.end),
     )
     kept: list[PricePoint] = []
     for point in usable:
         if not kept or point.start >= kept[-1].end:
             kept.append(point)
+    target = price_unit(currency)
     return Series(
         zone=zone,
         signal=Signal.PRICE,
-        unit=price_unit(currency),
+        unit=target,
         source="openadr",
         start=np.array([int(p.start) for p in kept], dtype=np.int64),
         length=np.array([int(p.end - p.start) for p in kept], dtype=np.int32),
-        value=np.array([p.value * _PER_MWH[(p.units or "").upper()] for p in kept]),
+        value=np.array([_per_mwh(p, target) for p in kept], dtype=np.float64),
         quality=np.array(
             [Quality.MEASURED if p.start <= fetched_at else Quality.FORECAST for p in kept],
             dtype=np.int8,
         ),
         fetched_at=fetched_at,
     )
+
+
+def _per_mwh(point: PricePoint, unit: str) -> float:
+    """The point's price in ``unit`` (``<currency>/MWh``); the point is usable."""
+    value = point.value * _PER_MWH[(point.units or "").upper()]
+    own = price_unit(point.currency or "")
+    if own == unit:
+        return value
+    return money.to_usd_per_mwh(value, own) / money.to_usd_per_mwh(1.0, unit)
 
 
 # --- wire format (OpenADR 3.1, the parts gridaware reads) -----------------------------------
@@ -436,6 +466,8 @@ def _map_payload(
             value=value,
             currency=desc.currency if desc else None,
             units=desc.units if desc else None,
+            zones=tuple(targets.zones) if targets else (),
+            clusters=tuple(targets.clusters) if targets else (),
         )
     curtail = _curtail(ctx, payload.type, value)
     if curtail is None or isinstance(curtail, Skipped):
