@@ -3,7 +3,8 @@ PostgreSQL, tools/openadr/vtn.sh) and the lab's hub. The operator runs with ``--
 options; the utility enrols the VEN that the operator registered, publishes an event, and the
 event becomes a GridEvent on the hub; while it is active, and once at its end, the operator
 posts reports of the achieved kW, which the utility reads back from the VTN. An event the
-utility deletes before it starts is cancelled on the hub.
+utility deletes before it starts is cancelled on the hub. A PRICE event for the zone is the
+GridCluster's price while it lasts, and the configured one again once it is withdrawn.
 
 Real time (no replay): the VTN's event times are wall-clock times. The chart's ``openadr.*``
 values are checked here too, with ``helm template`` (no cluster).
@@ -109,6 +110,37 @@ def publish(
     return dict(utility.bl("POST", "/events", body))
 
 
+def publish_price(
+    utility: Vtn, program_id: str, start: dt.datetime, seconds: int, eur_per_kwh: float
+) -> dict[str, Any]:
+    """The utility publishes a PRICE event (EUR per kWh) for DE-LU; the VTN's answer."""
+    body = {
+        "objectType": "EVENT",
+        "programID": program_id,
+        "eventName": "tariff",
+        "targets": ["zone_DE-LU"],
+        "payloadDescriptors": [
+            {
+                "objectType": "EVENT_PAYLOAD_DESCRIPTOR",
+                "payloadType": "PRICE",
+                "units": "KWH",
+                "currency": "EUR",
+            }
+        ],
+        "intervalPeriod": {"start": start.isoformat(), "duration": f"PT{seconds}S"},
+        "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [eur_per_kwh]}]}],
+    }
+    return dict(utility.bl("POST", "/events", body))
+
+
+def cluster_price(lab: Lab, name: str) -> tuple[float, str, str] | None:
+    """(value, unit, source) of a GridCluster's current price in its status."""
+    api = kubernetes.client.CustomObjectsApi(lab.client("hub"))
+    body = dict(api.get_cluster_custom_object("gridaware.dev", "v1alpha1", "gridclusters", name))
+    price = (body.get("status") or {}).get("price")
+    return None if not price else (price["value"], price["unit"], price["source"])
+
+
 def reports(utility: Vtn, event_id: str) -> list[tuple[float, float, dict[str, list[float]]]]:
     """(start, end, payloads by type) of each report for the event, oldest first."""
     out = []
@@ -136,6 +168,16 @@ def test_a_vtn_event_becomes_a_grid_event_and_reports_of_achieved_kw_reach_the_v
 
     program = vtn.bl(
         "POST", "/programs", {"objectType": "PROGRAM", "programName": f"p-{uuid.uuid4().hex[:8]}"}
+    )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    tariff = publish_price(vtn, program["id"], now, 600, eur_per_kwh=0.42)
+    vtn_price = (420.0, "EUR/MWh", "openadr")  # the lab's static DE-LU price is 150 USD/MWh
+    wait_for(lambda: cluster_price(lab, "eu-central") == vtn_price, "the VTN's price", timeout=30)
+    vtn.bl("DELETE", f"/events/{tariff['id']}")
+    wait_for(
+        lambda: (cluster_price(lab, "eu-central") or (0, "", ""))[2] == "static",
+        "the configured price again once the utility withdrew its tariff",
+        timeout=30,
     )
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=10)
     event = publish(vtn, program["id"], start, WINDOW, level=1)
