@@ -366,6 +366,13 @@ def test_map_events_drops_ended_windows_and_keeps_going_past_bad_events() -> Non
     assert "no intervalPeriod" in poll.skipped[0].reason
 
 
+def test_map_events_keeps_ended_prices_for_the_price_history() -> None:
+    period = {"start": "2026-11-25T10:00:00Z", "duration": "PT1H"}
+    ended = event({"type": "PRICE", "values": [0.2]}, id="old", intervalPeriod=period)
+    poll = map_events([ended], [PROGRAM], VTN, CONFIG, NOW)
+    assert [(p.event_id, p.end < NOW, p.zones) for p in poll.prices] == [("old", True, ("DE-LU",))]
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [

@@ -172,6 +172,21 @@ def test_currencies_and_units_are_converted_like_other_price_providers(
     assert fc.hourly(int(T0 + HOUR), 2).tolist() == pytest.approx([forecast] * 2)
 
 
+@pytest.mark.parametrize(
+    ("zone", "hourly"),
+    [
+        pytest.param("DE-LU", [100, 250, 250, 100, 200, 100], id="past-intervals-as-charged"),
+        pytest.param("GB", [80] * 6, id="other-zone-untouched"),
+    ],
+)
+def test_history_has_the_vtns_past_intervals_for_cost_accounts(
+    zone: str, hourly: list[float]
+) -> None:
+    chain, _ = feeds(TARIFF, Clock(T0 + 6 * HOUR))
+    assert chain.reading(zone, Signal.PRICE).source == "static"
+    assert chain.history(zone, Signal.PRICE, 24).hourly(int(T0), 6).tolist() == hourly
+
+
 def test_a_withdrawn_event_takes_its_prices_with_it() -> None:
     clock = Clock(T0 + 1.5 * HOUR)
     chain, vtn = feeds(TARIFF, clock)
@@ -230,9 +245,16 @@ def test_the_ven_service_feeds_each_poll_into_the_price_signal() -> None:
     rig.clock.advance(HOUR)
     service.tick()
     assert chain.reading("DE-LU", Signal.PRICE).value == 250.0, "a failed poll keeps the prices"
-    rig.ven.down, rig.ven.events = False, []
+    rig.ven.down = False
+    rig.clock.advance(2 * HOUR)  # the event is over; the VTN still lists it
     service.tick()
-    assert chain.reading("DE-LU", Signal.PRICE).source == "static", "withdrawn on the VTN"
+    assert chain.reading("DE-LU", Signal.PRICE).source == "static"
+    paid = chain.history("DE-LU", Signal.PRICE, 12).hourly(int(T0), 4).tolist()
+    assert paid == [100, 250, 250, 250], "what was paid stays for cost accounts"
+    rig.ven.events = []
+    service.tick()
+    gone = chain.history("DE-LU", Signal.PRICE, 12).hourly(int(T0), 4).tolist()
+    assert gone == [100] * 4, "deleted on the VTN"
 
 
 # --- the overlay as a whole --------------------------------------------------------------------

@@ -28,8 +28,8 @@ round (logged); it does not end any GridEvent.
 PRICE payloads become no GridEvent: each poll's prices (per zone, from the event's targets or
 the default zones) replace what the price store (``prices``, ``signals.providers.openadr.
 VtnPrices``, an overlay of the signal chain) holds, so the price signal follows the VTN inside
-its intervals: GridCluster status, placement scores and forecasts. A withdrawn event's prices
-go with the next poll; a failed poll keeps the last ones.
+its intervals: GridCluster status, placement scores, forecasts and the price history of cost
+accounts. A withdrawn event's prices go with the next poll; a failed poll keeps the last ones.
 """
 
 from __future__ import annotations

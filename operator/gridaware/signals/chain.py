@@ -21,7 +21,8 @@ cached query's state for status and metrics.
 Overlays (``overlays``: in-memory providers such as the prices an OpenADR VTN sets,
 ``signals.providers.openadr``) come before every zone's chain without being configured: where
 an overlay has a value for the current moment the reading is its, and a forecast is the
-chain's with the overlay's intervals laid over it (converted to the chain's currency).
+chain's with the overlay's intervals laid over it (converted to the chain's currency), and so
+is history (the built-in forecaster still learns from the chain's own history only).
 Outside an overlay's intervals nothing changes. Overlays fetch nothing, so they are asked
 directly, not cached.
 """
@@ -304,10 +305,25 @@ class Feeds:
         )
 
     def history(self, zone: str, signal: Signal, hours: int | None = None) -> Series:
-        """Recent history (default ``history_hours``) from the first provider that has it."""
+        """Recent history (default ``history_hours``) from the first provider that has it,
+        with the overlays' past intervals laid over it (what was paid, for cost accounts)."""
         now = self.clock()
         span = (hours or self.config.history_hours) * HOUR
         start = (now - span) // HOUR * HOUR
+        out = self._chain_history(zone, signal, now, start, span)
+        for overlay in self.overlays:
+            if not overlay.supports(signal):
+                continue
+            try:
+                top = overlay.history(zone, signal, start, now)
+            except SignalError:
+                continue
+            out = overlaid(out, top, start, now)
+        return out
+
+    def _chain_history(
+        self, zone: str, signal: Signal, now: float, start: float, span: float
+    ) -> Series:
         errors = []
         for provider in self.chain(zone, signal):
             try:
@@ -360,7 +376,8 @@ class Feeds:
             if len(fc) and fc.end > now + HOUR:
                 return fc
             errors.append(f"{provider.name}: forecast ends too soon")
-        history = self.history(zone, signal)
+        span = self.config.history_hours * HOUR  # the market's history, not the VTN's tariffs
+        history = self._chain_history(zone, signal, now, (now - span) // HOUR * HOUR, span)
         memo = (zone, signal, horizon, hour0, history.source, history.end)
         cached = self._builtin.get(memo)
         if cached is not None:

@@ -531,8 +531,9 @@ def map_events(
     config: MappingConfig,
     now: float,
 ) -> Poll:
-    """Map every event; parts whose window has ended are left out, and an event that cannot be
-    understood is skipped (with the reason) rather than failing the others."""
+    """Map every event; GridEvents whose window has ended are left out (prices are kept: the
+    price history of cost accounts), and an event that cannot be understood is skipped (with
+    the reason) rather than failing the others."""
     by_id = {p.id: p for p in programs}
     mapped: list[MappedEvent] = []
     prices: list[PricePoint] = []
@@ -546,7 +547,7 @@ def map_events(
         for part in parts:
             if isinstance(part, MappedEvent) and part.spec.window.end_epoch > now:
                 mapped.append(part)
-            elif isinstance(part, PricePoint) and part.end > now:
+            elif isinstance(part, PricePoint):  # ended ones too: what was paid, for accounts
                 prices.append(part)
             elif isinstance(part, Skipped):
                 skipped.append(part)

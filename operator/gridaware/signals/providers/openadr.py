@@ -6,12 +6,14 @@ event's zones while the event lasts, so they must reach the price signal, not on
 The VEN service (``services.openadr``) hands every poll's ``PricePoint``\\ s to ``update``;
 this provider keeps, per zone, the latest price intervals the VTN lists, converted to
 ``<currency>/MWh`` like every price provider (the currency of the zone's earliest interval;
-others converted with ``core.money``). Nothing else is stored: an event the VTN no longer
-lists (withdrawn, or over) is gone at the next poll, and a failed poll keeps the last one.
+others converted with ``core.money``), past ones included as long as the VTN lists their
+events. Nothing else is stored: an event the VTN no longer lists (withdrawn or deleted) is gone
+at the next poll, and a failed poll keeps the last one.
 
 ``signals.chain.Feeds`` takes it as an overlay: inside one of the VTN's intervals the reading
 comes from here; outside them, and for every other zone and signal, the configured providers
-answer as before; a forecast is the configured one with the VTN's intervals laid over it.
+answer as before; a forecast is the configured one with the VTN's intervals laid over it, and
+so is history (what was paid, for cost accounts).
 It fetches nothing, so it is not cached by the chain and is thread-safe (the VEN's thread
 writes, placement threads read).
 """
