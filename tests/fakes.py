@@ -177,7 +177,8 @@ class FakeMember:
 class FakeHub:
     def __init__(self, members: dict[str, FakeMember]) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
-        self.clusters: dict[str, dict[str, Any]] = {}
+        self.clusters: dict[str, dict[str, Any]] = {}  # name -> status written
+        self.cluster_specs: dict[str, dict[str, Any]] = {}  # name -> GridCluster spec
         self.members = members
         self.secrets: dict[str, str] = {}  # secret name -> version
         self.connects: list[str] = []
@@ -216,6 +217,12 @@ class FakeHub:
 
     def patch_cluster_status(self, name: str, status: dict[str, Any]) -> None:
         self.clusters[name] = status
+
+    def list_clusters(self) -> list[dict[str, Any]]:
+        return [
+            {"metadata": {"name": name}, "spec": copy.deepcopy(spec)}
+            for name, spec in self.cluster_specs.items()
+        ]
 
     def connect_member(self, namespace: str, name: str, key: str) -> tuple[FakeMember, str]:
         self.connects.append(name)
@@ -351,7 +358,7 @@ class World:
     def started(self) -> World:
         services, world = self.services, self
         for name, zone in ZONES.items():
-            services.members.register(
+            self.hub.cluster_specs.setdefault(
                 name,
                 {
                     "region": name,
@@ -361,8 +368,9 @@ class World:
                         "name": f"{name}-kubeconfig",
                     },
                 },
-                {},
             )
+        services.members.preload()  # as the operator does at start-up
+        for name in ZONES:
             world.connect(name)
         return world
 

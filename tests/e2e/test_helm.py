@@ -428,6 +428,19 @@ def test_install_rbac_metrics_upgrade_uninstall(
         operator.stop()
         feeds = tmp_path / "feeds.yaml"
         feeds.write_text(yaml.safe_dump(operator.feeds))
+        tenancy = tmp_path / "tenancy.yaml"  # as the chart's Deployment mounts it
+        tenancy.write_text(
+            kubectl(
+                lab,
+                "-n",
+                NS,
+                "get",
+                "cm",
+                "gridaware-feeds",
+                "-o",
+                r"jsonpath={.data.tenancy\.yaml}",
+            ).stdout
+        )
         sa_op = subprocess.Popen(
             [
                 operator.argv()[0],
@@ -436,6 +449,8 @@ def test_install_rbac_metrics_upgrade_uninstall(
                 str(sa_config),
                 "--feeds-config",
                 str(feeds),
+                "--tenancy-config",
+                str(tenancy),
                 "--probe-interval",
                 "2",
                 "--retry-delay",

@@ -101,6 +101,7 @@ def test_plan_equals_brute_force(
 )
 # negative costs tempted the plan into a run the work does not need (it had a negative length)
 @example([0.0, -1.0, 0.0, -1.0], 0.0, 180.0, 2, 0.0, 1711.0, 1.0)
+@example([0.0, 1.0, 0.0, 0.0, 0.0], 0.0, 9001.0, 1, 7201.0, 1800.0, 3601.0)  # runs on 1 h
 def test_plans_keep_their_bounds(
     values: list[float],
     now: float,
@@ -124,5 +125,6 @@ def test_plans_keep_their_bounds(
     assert plan.run_seconds == pytest.approx(work + overhead * plan.pauses, abs=1e-3)
     if running_for > 0:
         assert spans[0][0] == pytest.approx(now) or plan.pauses <= pauses
-    if plan.pauses:
-        assert all(e - s >= min(min_run, work) - H for s, e in spans)
+    if plan.pauses:  # (a running job's first span continues the run it is in)
+        lengths = [e - s + (running_for if i == 0 else 0.0) for i, (s, e) in enumerate(spans)]
+        assert all(n >= min(min_run, work) - H for n in lengths)

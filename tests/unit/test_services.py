@@ -520,6 +520,18 @@ def test_a_member_refusal_is_not_retried_until_the_spec_changes() -> None:
     assert world.copies(KEY) == ["eu-central"]
 
 
+def test_gridclusters_are_known_before_the_first_job_after_a_restart() -> None:
+    world = World.make()
+    world.hub.add_job("team-a", "train", job_spec())
+    services = world.restart().services  # preloads the hub's GridClusters, probes none yet
+    for m in services.cache.members.values():
+        m.settled = False
+    assert sorted(services.cache.members) == sorted(world.members)
+    key = services.placement.watched(world.hub.body(KEY))
+    assert services.placement.reconcile(key) == 1.0  # waits for the probes, writes nothing
+    assert world.status(KEY) == {}
+
+
 def test_placement_waits_for_every_member_s_first_probe_without_writing() -> None:
     world = World.make()
     m = world.services.cache.member("eu-central")

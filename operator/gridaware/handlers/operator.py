@@ -35,6 +35,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         services.metrics.serve(config.metrics_port, config.metrics_address)
     memo.services = services
     memo.stopped = threading.Event()
+    services.members.preload()  # every GridCluster known before the first job is processed
     services.queue.start(memo.stopped, config.workers, services.active)
     threading.Thread(
         target=services.loop, args=(memo.stopped, config.loop_interval), daemon=True, name="loop"

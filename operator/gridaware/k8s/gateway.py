@@ -156,6 +156,9 @@ class HubApi:
     def patch_cluster_status(self, name: str, status: dict[str, Any]) -> None:
         _call(hub.patch_cluster_status, self.client, name, status)
 
+    def list_clusters(self) -> list[dict[str, Any]]:
+        return _call(hub.list_clusters, self.client)
+
     def connect_member(self, namespace: str, name: str, key: str) -> tuple[MemberApi, str]:
         """A client for the member from its kubeconfig Secret, and the Secret's
         resourceVersion (a changed one means rotated credentials)."""

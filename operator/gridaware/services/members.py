@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from gridaware.api.signals import Reading, Signal
 from gridaware.api.v1alpha1 import (
     API_VERSION,
@@ -95,6 +97,24 @@ class MemberAgent:
     # --- GridCluster lifecycle -----------------------------------------------------------
     def register(self, name: str, spec: dict[str, Any], labels: dict[str, str]) -> None:
         self.cache.upsert_member(name, GridClusterSpec.model_validate(spec), labels)
+
+    def preload(self) -> None:
+        """Register every GridCluster the hub has, before any job is processed: Kopf hands
+        them over one by one, and a job seen first would find no cluster (or only some).
+        Placement then waits for each one's first probe (``Cache.unsettled``)."""
+        try:
+            bodies = self.hub.list_clusters()
+        except GatewayError as exc:
+            log.warning("cannot list GridClusters at start-up: %s", exc)
+            return
+        for body in bodies:
+            meta = body.get("metadata") or {}
+            if meta.get("deletionTimestamp"):
+                continue
+            try:
+                self.register(meta["name"], body.get("spec") or {}, meta.get("labels") or {})
+            except ValidationError as exc:  # its own handler reports it on the GridCluster
+                log.info("GridCluster %s is invalid: %s", meta.get("name"), exc)
 
     def unregister(self, name: str) -> None:
         """The GridCluster is being deleted: no new work goes there; it is let go once no
