@@ -69,9 +69,10 @@ def report(lab: Lab, namespace: str) -> dict[str, Any]:
         ],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    doc: dict[str, Any] = json.loads(out)
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    doc: dict[str, Any] = json.loads(out.stdout)
     return doc
 
 
