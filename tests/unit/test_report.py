@@ -173,6 +173,16 @@ def test_filters(filters: dict[str, str], energy: float) -> None:
     )
 
 
+def test_the_default_period_is_that_of_the_jobs_the_filters_select() -> None:
+    # a namespace whose jobs ran two years after the others: its own accounts set the period
+    later = body("late", [seg("a", DAY0 + 2 * 365 * 86400, 1, 1, 100, 0)], namespace="team-z")
+    rep = cli_report.make([*JOBS, later], CLUSTERS, args(namespace="team-z"))
+    assert rep.scope.start == DAY0 + 2 * 365 * 86400
+    assert rep.fleet.jobs == 1
+    with pytest.raises(ValueError, match="at most 400 days; choose a period"):
+        cli_report.make([*JOBS, later], CLUSTERS, args())
+
+
 @pytest.mark.parametrize(
     "bad", [pytest.param("=ml", id="empty-key"), pytest.param("a b=c", id="space")]
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -48,33 +49,37 @@ def clusters_of(bodies: list[dict[str, Any]]) -> dict[str, GridClusterSpec]:
     }
 
 
-def _span(jobs: list[reporting.JobView]) -> tuple[float, float]:
-    """The hours the accounts cover (the default period)."""
+def _span(jobs: list[reporting.JobView], wanted: reporting.Scope) -> tuple[float, float]:
+    """The hours the accounts the filters select cover (the default period)."""
     starts, ends = [], []
     for j in jobs:
+        if not wanted.wants(j):
+            continue
         for s in j.status.account.segments if j.status.account else []:
-            starts.append(parse_time(s.start))
-            ends.append(parse_time(s.end))
+            if wanted.cluster is None or s.cluster == wanted.cluster:
+                starts.append(parse_time(s.start))
+                ends.append(parse_time(s.end))
     if not starts:
         return 0.0, 0.0
     return math.floor(min(starts) / HOUR) * HOUR, math.ceil(max(ends) / HOUR) * HOUR
 
 
 def scope_of(args: argparse.Namespace, jobs: list[reporting.JobView]) -> reporting.Scope:
-    first, last = _span(jobs)
+    wanted = reporting.Scope(
+        0.0,
+        0.0,
+        args.namespace,
+        args.cluster,
+        tuple(reporting.parse_selector(args.selector or "")),
+    )
+    first, last = _span(jobs, wanted)
     start = parse_time(args.start) if args.start else first
     end = parse_time(args.end) if args.end else max(last, start + HOUR)
     if end <= start:
         raise ValueError("--to must be after --from")
     if (end - start) / HOUR > 24 * 400:
-        raise ValueError("a report covers at most 400 days")
-    return reporting.Scope(
-        start,
-        end,
-        args.namespace,
-        args.cluster,
-        tuple(reporting.parse_selector(args.selector or "")),
-    )
+        raise ValueError("a report covers at most 400 days; choose a period with --from and --to")
+    return dataclasses.replace(wanted, start=start, end=end)
 
 
 def make(
