@@ -10,6 +10,8 @@ tests/unit/test_openadr_service.py.
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from gridaware.api.signals import Quality, Series, Signal
 from gridaware.services.openadr import OpenAdrOptions, OpenAdrService
 from gridaware.signals.chain import Feeds, overlaid
 from gridaware.signals.openadr import PricePoint, VenConfig
-from gridaware.signals.providers.local import Static
+from gridaware.signals.providers.local import Replay, Static
 from gridaware.signals.providers.openadr import VtnPrices
 from tests.fakes import T0, FakeEvents
 from tests.unit.test_openadr_service import VTN, FakeStore, FakeVen, Rig, wire
@@ -185,6 +187,33 @@ def test_history_has_the_vtns_past_intervals_for_cost_accounts(
     chain, _ = feeds(TARIFF, Clock(T0 + 6 * HOUR))
     assert chain.reading(zone, Signal.PRICE).source == "static"
     assert chain.history(zone, Signal.PRICE, 24).hourly(int(T0), 6).tolist() == hourly
+
+
+def test_the_builtin_forecaster_learns_from_the_market_not_the_vtns_tariffs(
+    tmp_path: Path,
+) -> None:
+    trace = tmp_path / "prices" / "DE-LU_electricity_prices.csv"
+    trace.parent.mkdir()
+    hours = [T0 + h * HOUR for h in range(-40 * 24, 48)]
+    rows = [f"{dt.datetime.fromtimestamp(t, dt.UTC):%Y-%m-%d %H:%M:%S},100" for t in hours]
+    trace.write_text("\n".join(["Datetime (UTC),Price (EUR/MWh)", *rows]) + "\n")
+    config = FeedsConfig(
+        providers={"replay": ProviderConfig(type="replay")},
+        default=ZoneChain(carbon=[], price=["replay"]),
+    )
+    replay = Replay("replay", tmp_path, perfect_forecast=False)  # no forecast of its own
+    vtn = VtnPrices()
+    assert vtn.update([price(-3, 2, 1.0)], T0) == []  # a critical-peak tariff, now over
+    chain = Feeds(config, {"replay": replay}, lambda: T0, overlays=[vtn])
+    assert chain.history("DE-LU", Signal.PRICE, 4).hourly(int(T0 - 4 * HOUR), 4).tolist() == [
+        100,
+        1000,
+        1000,
+        100,
+    ]
+    fc = chain.forecast("DE-LU", Signal.PRICE, 6)
+    assert "gridaware forecaster" in fc.source
+    assert fc.hourly(int(T0), 6).tolist() == pytest.approx([100] * 6)
 
 
 def test_a_withdrawn_event_takes_its_prices_with_it() -> None:
