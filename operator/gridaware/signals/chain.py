@@ -404,31 +404,42 @@ class Feeds:
 def overlaid(base: Series, top: Series, lo: float, hi: float) -> Series:
     """``base`` with ``top``'s intervals (clipped to [lo, hi)) in place of what they cover,
     in ``base``'s unit (prices converted with ``core.money``; ``base`` unchanged when a
-    currency is unknown or the units are not both prices)."""
+    currency is unknown or the units are not both prices). Only ``base``'s intervals that a
+    ``top`` interval touches are cut, so a long history costs array operations, not a loop."""
     top = top.window(lo, hi)
-    if not len(top):
-        return base
     factor = _conversion(top.unit, base.unit)
-    if factor is None:
+    if not len(top) or factor is None:
         return base
-    spans = [
-        (max(int(s), int(lo)), min(int(s + n), int(hi)))
-        for s, n in zip(top.start, top.length, strict=True)
+    t_start = np.maximum(top.start.astype(np.int64), int(lo))
+    t_end = np.minimum(top.start.astype(np.int64) + top.length, int(hi))
+    b_start = base.start.astype(np.int64)
+    b_end = b_start + base.length
+    first = np.searchsorted(t_end, b_start, side="right")  # the first top interval ending later
+    touched = (first < len(t_start)) & (t_start[np.minimum(first, len(t_start) - 1)] < b_end)
+    spans = list(zip(t_start.tolist(), t_end.tolist(), strict=True))
+    cut = [
+        (a, b - a, float(base.value[i]), int(base.quality[i]))
+        for i in np.flatnonzero(touched).tolist()
+        for a, b in _uncovered(int(b_start[i]), int(b_end[i]), spans)
     ]
-    points = [
-        (a, b - a, float(v) * factor, Quality(int(q)))
-        for (a, b), v, q in zip(spans, top.value, top.quality, strict=True)
-    ]
-    for s, n, v, q in zip(base.start, base.length, base.value, base.quality, strict=True):
-        points += [
-            (a, b - a, float(v), Quality(int(q))) for a, b in _uncovered(int(s), int(s + n), spans)
-        ]
-    return Series.build(
+    keep = ~touched
+    start = np.concatenate([b_start[keep], t_start, [c[0] for c in cut]]).astype(np.int64)
+    order = np.argsort(start, kind="stable")
+    return Series(
         base.zone,
         base.signal,
         base.unit,
         f"{top.source}, else {base.source}",
-        sorted(points),
+        start[order],
+        np.concatenate([base.length[keep], t_end - t_start, [c[1] for c in cut]]).astype(np.int32)[
+            order
+        ],
+        np.concatenate([base.value[keep], top.value * factor, [c[2] for c in cut]]).astype(
+            np.float64
+        )[order],
+        np.concatenate([base.quality[keep], top.quality, [c[3] for c in cut]]).astype(np.int8)[
+            order
+        ],
         base.kind,
         max(base.fetched_at, top.fetched_at),
     )
