@@ -29,6 +29,7 @@ directly, not cached.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -420,7 +421,7 @@ def overlaid(base: Series, top: Series, lo: float, hi: float) -> Series:
     cut = [
         (a, b - a, float(base.value[i]), int(base.quality[i]))
         for i in np.flatnonzero(touched).tolist()
-        for a, b in _uncovered(int(b_start[i]), int(b_end[i]), spans)
+        for a, b in _uncovered(int(b_start[i]), int(b_end[i]), spans, int(first[i]))
     ]
     keep = ~touched
     start = np.concatenate([b_start[keep], t_start, [c[0] for c in cut]]).astype(np.int64)
@@ -455,10 +456,13 @@ def _conversion(unit: str, into: str) -> float | None:
         return None
 
 
-def _uncovered(start: int, end: int, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-    """The parts of [start, end) that no span (sorted, disjoint) covers."""
+def _uncovered(
+    start: int, end: int, spans: list[tuple[int, int]], begin: int = 0
+) -> Iterator[tuple[int, int]]:
+    """The parts of [start, end) that no span (sorted, disjoint; none before ``begin`` ends
+    after ``start``) covers."""
     t = start
-    for a, b in spans:
+    for a, b in itertools.islice(spans, begin, None):
         if b <= t:
             continue
         if a >= end:
