@@ -81,16 +81,6 @@ DIP = np.array([400.0] * 3 + [50.0] * 3 + [400.0] * 18)  # green from hour 3 to 
             8 * H,
             id="ceiling-unmet-deadline-wins",
         ),
-        pytest.param(
-            [Forecast("a", 1.0, 0, np.full(24, 300.0) - np.arange(24) * 0.1)],
-            Objective(),
-            0,
-            10 * H,
-            H,
-            "a",
-            0,
-            id="tiny-gain-not-worth-waiting",
-        ),
     ],
 )
 def test_plan(
@@ -106,6 +96,64 @@ def test_plan(
     assert p is not None
     assert (p.cluster, p.start) == (cluster, start)
     assert p.start <= latest or latest < earliest
+
+
+def two_dips(at3: float, at6: float) -> np.ndarray:
+    """400 g everywhere but hour 3 and hour 6."""
+    values = np.full(24, 400.0)
+    values[3], values[6] = at3, at6
+    return values
+
+
+DECLINE = np.full(24, 300.0) - np.arange(24) * 0.1  # waiting 10 h gains 1 g (0.3 %)
+
+
+@pytest.mark.parametrize(
+    ("values", "now", "committed", "min_gain", "ceiling", "start"),
+    [
+        pytest.param(DECLINE, 0.0, None, 0.0, None, 10 * H, id="any-gain-taken-by-default"),
+        pytest.param(DECLINE, 0.0, None, 0.02, None, 0.0, id="tiny-gain-under-min-gain"),
+        pytest.param(two_dips(100, 97), 0.0, None, 0.0, None, 6 * H, id="unheld-takes-best"),
+        # 97 is 3 % cheaper than the held 100: under the 5 % margin, the plan holds
+        pytest.param(two_dips(100, 97), 0.0, ("a", 3 * H), 0.0, None, 3 * H, id="held-kept"),
+        # 80 is 20 % cheaper: the re-plan moves
+        pytest.param(two_dips(100, 80), 0.0, ("a", 3 * H), 0.0, None, 6 * H, id="held-beaten"),
+        # exactly the margin (95 = 5 % cheaper) moves
+        pytest.param(two_dips(100, 95), 0.0, ("a", 3 * H), 0.0, None, 6 * H, id="held-at-margin"),
+        # the held start has passed (woken late at 3.5 h): 0.5 h at 100 + 0.5 h at 400 = 250,
+        # and 97 at hour 6 beats it by 61 %
+        pytest.param(two_dips(100, 97), 3.5 * H, ("a", 3 * H), 0.0, None, 6 * H, id="held-passed"),
+        # a 101 g ceiling keeps the held 100; a 98 g one breaks it, so the 97 is taken
+        pytest.param(two_dips(100, 97), 0.0, ("a", 3 * H), 0.0, 101.0, 3 * H, id="held-in-ceiling"),
+        pytest.param(
+            two_dips(100, 97), 0.0, ("a", 3 * H), 0.0, 98.0, 6 * H, id="held-over-ceiling"
+        ),
+        pytest.param(two_dips(100, 97), 0.0, ("b", 3 * H), 0.0, None, 6 * H, id="held-gone"),
+        # a held plan is not re-tested against the start-now threshold: 300 -> 299 is kept
+        pytest.param(DECLINE, 0.0, ("a", 10 * H), 0.02, None, 10 * H, id="held-no-min-gain"),
+    ],
+)
+def test_plan_holds_a_committed_plan(
+    values: np.ndarray,
+    now: float,
+    committed: tuple[str, float] | None,
+    min_gain: float,
+    ceiling: float | None,
+    start: float,
+) -> None:
+    p = plan(
+        [Forecast("a", 1.0, 0, values)],
+        Objective(carbon_ceiling=ceiling),
+        now=now,
+        earliest=0,
+        latest_start=10 * H,
+        duration=H,
+        step=H,
+        min_gain=min_gain,
+        committed=committed,
+    )
+    assert p is not None
+    assert (p.cluster, p.start) == ("a", start)
 
 
 def test_plan_never_starts_after_the_latest_start() -> None:
@@ -166,7 +214,7 @@ def test_grid_clock_maps_both_ways() -> None:
 def test_plan_is_sign_safe(now_price: float, later_price: float, start: float) -> None:
     price = np.array([now_price] * 3 + [later_price] * 3 + [now_price] * 18)
     f = Forecast("a", 1.0, 0, FLAT, price)
-    p = plan([f], Objective(carbon_weight=0, price_weight=1), 0, 0, 10 * H, H)
+    p = plan([f], Objective(carbon_weight=0, price_weight=1), 0, 0, 10 * H, H, min_gain=0.02)
     assert p is not None
     if start == 0.0:
         assert p.start == 0.0

@@ -169,13 +169,15 @@ def _operator_plan(
     """``core.shifting.plan``, exactly as the operator calls it for a deferred job: at
     arrival, then again at every hour while the job waits, each time with the forecasts issued
     at that hour (the operator re-plans on every retry, at most a minute apart; forecasts
-    change hourly, so hourly re-planning sees every forecast it would). The job starts when a
-    plan's start falls before the next forecast; then the capacity check."""
+    change hourly, so hourly re-planning sees every forecast it would), holding the plan it is
+    deferred to as the operator does (``committed``: the status' deferral). The job starts
+    when a plan's start falls before the next forecast; then the capacity check."""
     w = ctx.work
     a, length = float(w.arrival[j]), float(w.length[j])
     latest = _latest(ctx, j)
     now = a
     valuing = Valuing(cap, float(w.cpus[j])) if value else None
+    held: tuple[str, float] | None = None
     while True:
         hour = int(np.floor(now))
         plan = shifting.plan(
@@ -186,6 +188,7 @@ def _operator_plan(
             latest_start=latest * H,
             duration=length * H,
             step=H,
+            committed=held,
         )
         if plan is None:
             return None
@@ -193,6 +196,7 @@ def _operator_plan(
         if s < hour + 1 or now >= latest:
             r = int(plan.cluster)
             return (r, s) if cap.fits(r, s, s + length, w.cpus[j]) else None
+        held = (plan.cluster, plan.start)
         now = float(hour + 1)
 
 
