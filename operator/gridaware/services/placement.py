@@ -559,6 +559,7 @@ class PlacementService:
             w.earliest,
             latest,
             w.duration,
+            committed=_held(rec),
         )
         if plan is not None and plan.defers(now, tolerance=0.0):
             why = "valueContracts" if spec.objective.value_contracts else ""
@@ -666,6 +667,15 @@ class PlacementService:
 
     def _now(self) -> str:
         return rfc3339(self.clock.wall())
+
+
+def _held(rec: JobRecord) -> tuple[str, float] | None:
+    """The plan a deferred job holds (its status' deferral while Deferred is True): a re-plan
+    moves it only for a clearly better one (``core.shifting.plan``, ``committed``)."""
+    d, cond = rec.status.deferral, lifecycle.condition(rec.status, "Deferred")
+    if d is None or cond is None or cond.status != "True":
+        return None
+    return d.cluster, parse_time(d.planned_start)
 
 
 def spec_hash(spec: GridAwareJobSpec) -> str:
