@@ -252,7 +252,18 @@ def main() -> None:
             per_cluster[name] = len(
                 kubernetes.client.BatchV1Api(c).list_namespaced_job("bench").items
             )
-        # idle: every job placed (and running on KWOK), nothing to decide
+        # idle: every job running (on KWOK) and its status written, nothing to decide
+        t_run0 = time.monotonic()
+        running = 0
+        while time.monotonic() - t_run0 < 600:
+            items = custom.list_namespaced_custom_object(
+                "gridaware.dev", "v1alpha1", "bench", "gridawarejobs"
+            )["items"]
+            running = sum((i.get("status") or {}).get("phase") == "Running" for i in items)
+            if running >= n:
+                break
+            time.sleep(2)
+        t_running = time.monotonic() - t0
         time.sleep(5)
         idle0 = sum(proc.cpu_times()[:2])
         time.sleep(args.idle_seconds)
@@ -278,6 +289,7 @@ def main() -> None:
             f"operator CPU while placing: {cpu:.1f} s ({1000 * cpu / n:.1f} ms per job); "
             f"peak RSS {peak[0] / 2**20:.0f} MiB"
         )
+        print(f"all {running} Running on the hub after {t_running:.1f} s")
         print(
             f"idle with {n} live jobs: {idle_cores:.3f} cores over {args.idle_seconds:.0f} s, "
             f"RSS {rss_idle / 2**20:.0f} MiB   (targets < 0.2 cores, < 1 GB)"

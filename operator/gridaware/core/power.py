@@ -66,12 +66,16 @@ class JobLoad:
 
 def job_kw(spec: GridAwareJobSpec, pue: float) -> float:
     """Facility kW of a job: its energy model (or 10 W per CPU, 300 W per GPU) times PUE."""
+    return it_kw(spec) * pue
+
+
+def it_kw(spec: GridAwareJobSpec) -> float:
+    """IT kW of a job (no PUE): its energy model, or 10 W per CPU and 300 W per GPU."""
     total, replicas = quantity.workload_requests(spec)
     e = spec.energy
-    it_kw = accounting.power_kw(
+    return accounting.power_kw(
         e.watts_per_replica, e.watts_per_cpu, e.watts_per_gpu, total.cpu, total.gpu, replicas
     )
-    return it_kw * pue
 
 
 def now_kw(loads: Iterable[JobLoad]) -> float:

@@ -132,7 +132,7 @@ class GridEventService:
         for s in states:
             rec = self.statuses.get(s.owner) if s.owner else None
             if rec is not None and rec.spec is not None:
-                total += power.job_kw(rec.spec, m.spec.pue)
+                total += rec.kw(m.spec.pue)
             else:
                 r = s.requests
                 total += accounting.power_kw(None, None, None, r.cpu, r.gpu, 1) * m.spec.pue
@@ -143,8 +143,12 @@ class GridEventService:
         now = self.clock.grid_now()
         out = []
         for rec in self.statuses.records():
+            st = rec.status
+            where = st.cluster or (st.deferral.cluster if st.deferral else None)
+            if clusters is not None and where not in clusters:
+                continue  # (cheap: most jobs of a fleet run elsewhere)
             j = self._load(rec, now)
-            if j is not None and (clusters is None or j.cluster in clusters):
+            if j is not None:
                 out.append(j)
         return out
 
@@ -165,7 +169,7 @@ class GridEventService:
             rec.key,
             m.name,
             m.spec.grid_zone,
-            power.job_kw(spec, m.spec.pue),
+            rec.kw(m.spec.pue),
             state,
             start,
             None if duration is None else max(0.0, duration - self._done(rec, now)),
@@ -667,12 +671,13 @@ class GridEventService:
         drawn = self.measured_kw(cluster)
         b = m.spec.power_budget
         if budget.excess(b, drawn, now) > 0:
-            self._over_budget(m, loads, drawn, now)
+            acted = self._over_budget(m, loads, drawn, now)
         else:
-            self._under_budget(m, loads, budget.headroom(b, drawn, now), now)
-        return self.power_status(m, now).model_dump(by_alias=True, exclude_none=True)
+            acted = self._under_budget(m, loads, budget.headroom(b, drawn, now), now)
+        status = self.power_status(m, now, None if acted else loads)
+        return status.model_dump(by_alias=True, exclude_none=True)
 
-    def _over_budget(self, m: Member, loads: list[JobLoad], drawn: float, now: float) -> None:
+    def _over_budget(self, m: Member, loads: list[JobLoad], drawn: float, now: float) -> bool:
         b = m.spec.power_budget
         cap = budget.cap_at(b, now)
         assert cap is not None
@@ -680,18 +685,25 @@ class GridEventService:
         running = [j for j in loads if j.state is LoadState.RUNNING]
         modelled = sum(j.kw for j in running)  # shed the measured excess from the model
         req = Request(BUDGET, "Curtail", modelled - (drawn - cap), now, until)
-        for step in plan.plan_curtail(req, running, [], now):
-            if step.type == "Pause":
-                self._pause(BUDGET, step, now)
+        steps = [s for s in plan.plan_curtail(req, running, [], now) if s.type == "Pause"]
+        for step in steps:
+            self._pause(BUDGET, step, now)
+        return bool(steps)
 
-    def _under_budget(self, m: Member, loads: list[JobLoad], room: float, now: float) -> None:
+    def _under_budget(self, m: Member, loads: list[JobLoad], room: float, now: float) -> bool:
         paused = self._paused_by(BUDGET)
         mine = [j for j in loads if j.key in paused and j.state is LoadState.PAUSED]
-        for j in plan.resumable(mine, room):
+        resumed = plan.resumable(mine, room)
+        for j in resumed:
             self._resume(BUDGET, "", None, paused[j.key], j, now, "within the power budget")
+        return bool(resumed)
 
-    def power_status(self, m: Member, now: float) -> PowerStatus:
-        group = power.by(self.loads({m.name}), "cluster", now).get(m.name)
+    def power_status(
+        self, m: Member, now: float, loads: list[JobLoad] | None = None
+    ) -> PowerStatus:
+        """``status.power`` of the cluster (from ``loads`` when the caller has them)."""
+        loads = self.loads({m.name}) if loads is None else loads
+        group = power.by(loads, "cluster", now).get(m.name)
         cap = budget.cap_at(m.spec.power_budget, now)
         return PowerStatus(
             now_kw=round(self.measured_kw(m.name), 6),

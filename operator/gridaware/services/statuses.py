@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridaware.api.v1alpha1 import API_VERSION, GridAwareJobSpec, GridAwareJobStatus
-from gridaware.core import lifecycle
+from gridaware.core import lifecycle, power
 from gridaware.k8s.gateway import NotFoundError
 from gridaware.services.ports import HubPort
 
@@ -42,12 +42,23 @@ class JobRecord:
 
     member_ns: str | None = None  # where its member Job runs, when mapped to another name
     labels: dict[str, str] = field(default_factory=dict)  # for reports' label selectors
+    _it_kw: float = 0.0
+    _kw_of: GridAwareJobSpec | None = None  # the spec _it_kw was worked out for
     seen: str = ""  # what of the hub object, besides its status, was last seen
     changed: bool = True  # the last body seen changed more than the status
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def kw(self, pue: float) -> float:
+        """Facility kW of the job (``core.power``); the spec's IT kW is worked out once per
+        spec (the power controllers ask for every job every few seconds)."""
+        spec = self.spec
+        assert spec is not None
+        if self._kw_of is not spec:
+            self._it_kw, self._kw_of = power.it_kw(spec), spec
+        return self._it_kw * pue
 
     @property
     def member_namespace(self) -> str:
