@@ -87,18 +87,20 @@ def profile(loads: Iterable[JobLoad], hour0: float, hours: int, now: float) -> F
     """Mean kW per hour over ``hours`` hours from ``hour0``: running jobs from now to their
     expected end (to the horizon when unknown), deferred and paused ones from their planned
     start or resume for their remaining work."""
-    out = np.zeros(hours)
     edges = hour0 + HOUR * np.arange(hours + 1)
     horizon = float(edges[-1])
+    spans: list[tuple[float, float, float]] = []
     for j in loads:
         begin = now if j.state is LoadState.RUNNING else max(now, j.start)
         end = j.end(now) if j.state is LoadState.RUNNING else _end_from(j, begin)
         end = horizon if end is None else min(end, horizon)
-        if end <= begin:
-            continue
-        overlap = np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], begin), 0, HOUR)
-        out += j.kw * overlap / HOUR
-    return out
+        if end > begin:
+            spans.append((begin, end, j.kw))
+    if not spans:
+        return np.zeros(hours)
+    b, e, kw = (np.asarray(c, dtype=np.float64)[:, None] for c in zip(*spans, strict=True))
+    overlap = np.clip(np.minimum(edges[1:], e) - np.maximum(edges[:-1], b), 0, HOUR)
+    return np.asarray((kw * overlap).sum(axis=0) / HOUR, dtype=np.float64)
 
 
 def _end_from(j: JobLoad, begin: float) -> float | None:
