@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from gridaware.api import crd
-from gridaware.k8s import clients
+from gridaware.k8s import archive, clients
 from gridaware.lab import binaries, local
 from gridaware.lab.model import NodePool, plan
 from tests.conftest import REPO, Lab, Operator, kubectl, wait_for
@@ -527,7 +527,18 @@ def test_install_rbac_metrics_upgrade_uninstall(
         assert "--probe-interval=7" in args
     finally:
         helm(lab, "uninstall", "gridaware", "--namespace", NS, "--wait", check=False)
-    left = kubectl(lab, "-n", NS, "get", "deploy,sa,svc,cm,netpol", "-o", "name", check=False)
+    left = kubectl(
+        lab,
+        "-n",
+        NS,
+        "get",
+        "deploy,sa,svc,cm,netpol",
+        "-o",
+        "name",
+        "-l",
+        f"{archive.LABEL}!=accounts",  # the account archive is data: kept, like the CRDs
+        check=False,
+    )
     assert "gridaware" not in left.stdout.replace("kube-root-ca.crt", "")
     assert kubectl(lab, "get", "clusterrole", "gridaware", check=False).returncode != 0
     for crd_name in crd.render():  # kept: deleting them would delete every job
