@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gridaware.core.interruptible import Bounds, plan_intervals
+from gridaware.core.interruptible import Bounds, plan_intervals, run_cost
 
 H = 3600.0
 TWO_DIPS = np.array([5, 5, 1, 1, 5, 5, 5, 1, 1, 5, 5, 5], dtype=float)
@@ -31,6 +31,11 @@ TWO_DIPS = np.array([5, 5, 1, 1, 5, 5, 5, 1, 1, 5, 5, 5], dtype=float)
         pytest.param(
             Bounds(0, H, 0), 0, 3 * H, H, [(0, 3)], id="running-job-without-pauses-runs-on"
         ),
+        # arrives at 7.5 h: whole slots start at 8 h, [8, 9.5) costs 1 + 0.5 x 5 = 3.5; the
+        # single run from now, [7.5, 9), costs 0.5 x 1 + 1 = 1.5
+        pytest.param(Bounds(0, H, 0), 7.5 * H, 1.5 * H, 0.0, [(7.5, 9)], id="starts-mid-hour"),
+        # the same with pauses allowed: no split beats the 1.5 of running now
+        pytest.param(Bounds(2, H, 0), 7.5 * H, 1.5 * H, 0.0, [(7.5, 9)], id="mid-hour-no-split"),
     ],
 )
 def test_plan_cases(
@@ -125,6 +130,9 @@ def test_plans_keep_their_bounds(
     assert plan.run_seconds == pytest.approx(work + overhead * plan.pauses, abs=1e-3)
     if running_for > 0:
         assert spans[0][0] == pytest.approx(now) or plan.pauses <= pauses
+    else:  # never dearer than running at once without a pause (when that fits)
+        at_once = run_cost(score, 0.0, ((now, now + work),))
+        assert now + work > deadline or plan.cost <= at_once + 1e-6 * (1 + abs(at_once))
     if plan.pauses:  # (a running job's first span continues the run it is in)
         lengths = [e - s + (running_for if i == 0 else 0.0) for i, (s, e) in enumerate(spans)]
         assert all(n >= min(min_run, work) - H for n in lengths)

@@ -10,9 +10,13 @@ Time is cut into slots of ``step`` seconds aligned to ``step`` boundaries (signa
 steps, so hour slots are exact). A dynamic programme over the slots, with the state (runs
 started, length of the current run up to ``min_run``, work done), finds the cheapest plan
 exactly at slot resolution; the run time that the whole slots give beyond the work is then
-trimmed from the dearest run edge. Pure: forecast arrays in, intervals and cost out; the
-operator suspends and resumes the member Job at the interval boundaries and the simulator
-replays the same plan.
+trimmed from the dearest run edge. The plan is then compared with the best run without a
+pause, started anywhere (``core.shifting.candidate_starts``, as the non-interruptible planner
+costs it), and the cheaper is taken: slots start on boundaries, so the programme alone lost
+to the non-interruptible planner on short slack (US-CAL-CISO 6 h, 2023: 82 % of the oracle's
+saving against 89 % for ``gridaware``, 92 % even with a perfect forecast). Pure: forecast
+arrays in, intervals and cost out; the operator suspends and resumes the member Job at the
+interval boundaries and the simulator replays the same plan.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gridaware.core import planning
+from gridaware.core import planning, shifting
 
 F64 = npt.NDArray[np.float64]
 HOUR = 3600.0
@@ -92,11 +96,33 @@ def plan_intervals(
     cost = _slot_costs(score, hour0, first, slots, step)
     ran = 0 if running_for <= 0 else max(1, math.ceil(running_for / step - 1e-9))
     runs = _solve(cost, work_seconds, bounds, step, ran)
+    single = _single_run(score, hour0, now, end, work_seconds, running_for > 0)
     if runs is None:
-        return None
+        return single
     spans = [(first + a * step, first + (a + n) * step) for a, n in runs]
     intervals = _trim(score, hour0, spans, work_seconds, bounds, running_for > 0)
-    return IntervalPlan(intervals, run_cost(score, hour0, intervals))
+    best = IntervalPlan(intervals, run_cost(score, hour0, intervals))
+    return single if single is not None and single.cost < best.cost - 1e-9 else best
+
+
+def _single_run(
+    score: F64, hour0: float, now: float, end: float, work: float, running: bool
+) -> IntervalPlan | None:
+    """The cheapest plan without a pause, its start anywhere in the window (not only on a
+    slot boundary): the slot programme starts a job that is not running at the next slot
+    boundary and costs runs in whole slots, so on its own it can lose to the single run the
+    non-interruptible planner would pick (a job that arrives at 10:30 and should start now).
+    A running job's single run goes on from now."""
+    if now + work > end + 1e-6:
+        return None
+    last = max(now, end - work)  # within the tolerance above
+    starts = np.array([now]) if running else shifting.candidate_starts(now, last, work, HOUR)
+    p = planning.prefix(score)
+    t = (starts - hour0) / HOUR
+    costs = planning.integrate(p, score, t, t + work / HOUR)
+    i = int(np.argmin(costs))
+    start = float(starts[i])
+    return IntervalPlan(((start, start + work),), float(costs[i]))
 
 
 def _slot_costs(score: F64, hour0: float, first: float, slots: int, step: float) -> F64:
