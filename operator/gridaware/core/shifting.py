@@ -37,6 +37,7 @@ STARTUP_SECONDS = 120.0  # default time a started Job needs before it runs (pull
 # built-in forecaster's own error at the leads re-plans act on (MAPE 2.5 % at 1 h, 7.8 % at
 # 6 h ahead, bench/forecast.py on all 16 zones), so a smaller gain is mostly forecast noise
 REPLAN_MARGIN = 0.05
+NO_GAIN = 1e-9  # a relative gain no larger is a tie: the job starts now
 
 
 def latest_start(
@@ -188,7 +189,8 @@ def plan(
         # a small saving is not worth a long wait; a wait shorter than that share of the run
         # (the last seconds before a planned start) is kept, so a plan is not cut short
         long_wait = start - first > min_gain * duration
-        if gain < min_gain and within_ceiling and long_wait:
+        nothing = gain <= NO_GAIN  # a tie (to rounding): waiting buys nothing
+        if within_ceiling and (nothing or (gain < min_gain and long_wait)):
             return Plan(now_best[1], first, now_best[2], now_best[1], now_best[2], gain)
     return Plan(
         cluster,
