@@ -380,13 +380,15 @@ class World:
         self.services.members.probe(m)
         if m.reachable:
             self.services.members.sync(m)
+        self.services.queue.run_due()  # the workers mirror what the member reported
 
     def sync(self) -> None:
-        """What the member watches would report now."""
+        """What the member watches would report now (mirrored by the workers)."""
         for name in self.members:
             m = self.services.cache.member(name)
             if m is not None and m.reachable:
                 self.services.members.sync(m)
+        self.services.queue.run_due()
 
     def status(self, key: str) -> dict[str, Any]:
         return dict(self.hub.jobs[key].get("status") or {})

@@ -90,6 +90,9 @@ class MemberAgent:
         self.clock = clock
         self.settings = settings
         self.metrics = metrics
+        # the work queue's add: a member Job's change is mirrored into the hub by a worker
+        # (None: here, in the watch thread, as the in-memory tests and a drain do)
+        self.notify: Callable[[str], None] | None = None
         self._cluster_status: dict[str, dict[str, Any]] = {}
         self._rv: dict[str, str] = {}
         self._started = clock.wall()
@@ -209,8 +212,16 @@ class MemberAgent:
     # --- member Jobs ---------------------------------------------------------------------
     def observe(self, m: Member, state: MemberJobState) -> None:
         rec = self.statuses.get(state.owner) if state.owner else None
-        if rec is None or not self.placement.observe(rec, state):
-            return  # not a job this operator knows, or not its copy
+        if rec is None:
+            return  # not a job this operator knows
+        st = rec.status
+        queued = st.migration is None and st.pause is None and not state.finished
+        if self.notify is not None and queued:
+            if state.owner_uid == rec.uid and lifecycle.owns(st, state):
+                self.notify(rec.key)  # a worker mirrors it: in parallel, changes coalesced
+            return
+        if not self.placement.observe(rec, state):
+            return  # not its copy
         if state.finished:
             self.accounts.record(rec, state, m)
 

@@ -149,6 +149,8 @@ def build(
     members = MemberAgent(
         cache, statuses, hub, placement, accounts, events, feeds, clock, settings, metrics, gate
     )
+    queue = WorkQueue(placement.reconcile)
+    members.notify = queue.add
     return Services(
         cache,
         statuses,
@@ -160,7 +162,7 @@ def build(
         metrics,
         clock,
         settings,
-        WorkQueue(placement.reconcile),
+        queue,
         RunPlanService(statuses, placement, pause, clock, settings),
         gridevents,
         gate,
