@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import kopf
 
@@ -46,7 +47,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 def _tune(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gridaware.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = EssenceStorage(
         prefix="gridaware.dev", key="last-handled-configuration"
     )
     settings.persistence.finalizer = "gridaware.dev/finalizer"  # GridClusters only
@@ -55,6 +56,21 @@ def _tune(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     settings.batching.batch_window = 0.02  # react to each change at once, not in 100 ms batches
+
+
+class EssenceStorage(kopf.AnnotationsDiffBaseStorage):
+    """Kopf builds every object's "essence" (a deep copy of its spec) on every watch event
+    to find what changed for change handlers. GridAwareJobs have none (one event handler:
+    ``handlers.jobs``), and that copy was an eighth of the operator's CPU while placing a
+    thousand jobs: their essence is their generation."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        if body.get("kind") == "GridAwareJob":
+            generation = (body.get("metadata") or {}).get("generation")
+            return cast(kopf.BodyEssence, {"metadata": {"generation": generation}})
+        return super().build(body=body, extra_fields=extra_fields)
 
 
 def _build(config: OperatorConfig) -> operator.Services:
