@@ -28,5 +28,7 @@ def test_essence(kind: str, expected: dict[str, object]) -> None:
             "status": {"phase": "Running"},
         }
     )
-    essence = EssenceStorage(prefix="gridaware.dev", key="last-handled-configuration").build(body=body)
+    essence = EssenceStorage(prefix="gridaware.dev", key="last-handled-configuration").build(
+        body=body
+    )
     assert dict(essence) == expected
