@@ -428,3 +428,20 @@ def test_a_finished_member_job_with_a_ttl_is_kept_until_its_account_is_booked() 
     world.connect("eu-central")
     assert world.status("team-a/a")["account"]["energySource"] == "Measured"
     assert world.copies("team-a/a") == []
+
+
+def test_an_account_missed_at_start_up_is_booked_by_the_loop() -> None:
+    # the member Job finished and was listed before the operator knew its GridAwareJob
+    world = World.make()
+    world.hub.add_job("team-a", "a", spec())
+    world.services.placement.place(world.hub.body("team-a/a"))
+    job = world.members["eu-central"].jobs["team-a/a"]
+    job.state, job.started, job.finished = "Complete", world.clock.t, world.clock.t + H
+    world.services.statuses.forget("team-a/a")  # unknown while the watch lists the Job
+    world.sync()
+    key = world.services.placement.watched(world.hub.body("team-a/a"))  # then Kopf hands it over
+    world.services.placement.reconcile(key)  # the outcome is mirrored, not the account
+    assert world.status("team-a/a")["phase"] == "Succeeded"
+    assert "account" not in world.status("team-a/a")
+    world.services.tick()
+    assert world.status("team-a/a")["account"]["energyKwh"] > 0

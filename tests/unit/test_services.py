@@ -11,6 +11,7 @@ import pytest
 from gridaware.api.v1alpha1 import MigrationState, Resources, rfc3339
 from gridaware.services.placement import RetryLaterError
 from gridaware.services.ports import Settings
+from gridaware.services.statuses import Statuses
 from tests.fakes import T0, World, job_spec
 
 KEY = "team-a/train"
@@ -544,3 +545,16 @@ def test_placement_waits_for_every_member_s_first_probe_without_writing() -> Non
     world.connect("eu-central")
     assert try_place(world) is None
     assert world.copies(KEY) != []
+
+
+def test_a_standby_replica_follows_the_statuses_the_active_one_writes() -> None:
+    world = World.make()
+    place(world)  # this replica wrote the placement
+    hub, body = world.hub, world.hub.body(KEY)
+    standby = Statuses(hub, writing=lambda: False)
+    active = Statuses(hub)
+    for statuses in (standby, active):
+        statuses.seed(body)
+    newer = {**body, "status": {**body["status"], "phase": "Succeeded"}}
+    assert standby.seed(newer).status.phase == "Succeeded"  # taken from the hub
+    assert active.seed(newer).status.phase != "Succeeded"  # its own write wins over an echo

@@ -131,6 +131,16 @@ DECLINE = np.full(24, 300.0) - np.arange(24) * 0.1  # waiting 10 h gains 1 g (0.
         pytest.param(two_dips(100, 97), 0.0, ("b", 3 * H), 0.0, None, 6 * H, id="held-gone"),
         # a held plan is not re-tested against the start-now threshold: 300 -> 299 is kept
         pytest.param(DECLINE, 0.0, ("a", 10 * H), 0.02, None, 10 * H, id="held-no-min-gain"),
+        # the new forecast makes the held start dearer than now (104 > 100): start now
+        pytest.param(
+            np.array([100.0, 100.0] + [104.0] * 22),
+            0.0,
+            ("a", 2 * H),
+            0.0,
+            None,
+            0.0,
+            id="held-worse-than-now",
+        ),  # fmt: skip
     ],
 )
 def test_plan_holds_a_committed_plan(

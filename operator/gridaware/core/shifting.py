@@ -183,7 +183,7 @@ def plan(
     gain = 0.0
     if now_best is not None and start > first:
         gain = planning.relative_saving(now_best[0], cost_best)  # sign-safe
-        if kept is not None:  # a held plan was a deferral worth making: no second threshold
+        if kept is not None and gain > NO_GAIN:  # a deferral worth making: no second threshold
             return Plan(cluster, start, carbon, now_best[1], now_best[2], gain)
         within_ceiling = objective.carbon_ceiling is None or now_best[2] <= objective.carbon_ceiling
         # a small saving is not worth a long wait; a wait shorter than that share of the run

@@ -39,7 +39,7 @@ from gridaware.api.v1alpha1 import (
     parse_time,
     rfc3339,
 )
-from gridaware.core import accounting, money, quantity, reporting
+from gridaware.core import accounting, lifecycle, money, quantity, reporting
 from gridaware.services.cache import Cache, Member
 from gridaware.services.ledger import AccountArchive, Ledger, job_power_kw, stopped_at
 from gridaware.services.metrics import Metrics
@@ -114,6 +114,24 @@ class AccountService:
         self.clock = clock
         self.settings = settings
         self.metrics = metrics
+
+    def catch_up(self, rec: JobRecord) -> None:
+        """Book a finished job whose account never was (its member Job was listed before
+        this operator knew the GridAwareJob, e.g. at start-up): from the cached Job, at most
+        once a minute per job."""
+        st, now = rec.status, self.clock.wall()
+        if st.account is not None or st.phase not in lifecycle.TERMINAL or rec.gone:
+            return
+        if st.member_job is None or rec.key in self._pending or rec.next_account > now:
+            return
+        rec.next_account = now + 60.0
+        ref = st.member_job
+        state = self.cache.job_in(ref.cluster, ref.namespace, ref.name)
+        member = self.cache.member(ref.cluster)
+        if state is None or member is None or not state.finished:
+            return
+        if state.owner_uid == rec.uid:
+            self.record(rec, state, member)
 
     def record(self, rec: JobRecord, state: MemberJobState, member: Member) -> None:
         """Compute and store the account of a finished job, once (with measured energy, once

@@ -61,6 +61,7 @@ class Services:
             if rec.requeued:  # lost its member Job, or its migration target was taken
                 rec.requeued = False
                 self.queue.add(rec.key)
+            self.accounts.catch_up(rec)
             if rec.status.pause is not None and not rec.deleting:
                 try:
                     self.pause.advance(rec)
@@ -127,7 +128,8 @@ def build(
 ) -> Services:
     metrics = metrics or Metrics()
     metrics.start()
-    cache, statuses = Cache(), Statuses(hub)
+    gate = active or (lambda: True)
+    cache, statuses = Cache(), Statuses(hub, gate)
     placement = PlacementService(cache, statuses, events, feeds, clock, settings, metrics)
     accounts = AccountService(
         cache,
@@ -142,7 +144,6 @@ def build(
     )
     migration = MigrationService(cache, statuses, placement, events, clock, settings, metrics)
     pause = PauseService(cache, statuses, events, clock)
-    gate = active or (lambda: True)
     gridevents = GridEventService(cache, statuses, pause, events, clock, migration, metrics)
     placement.gate = gridevents
     placement.ledger = accounts.ledger  # objective.valueContracts

@@ -301,6 +301,9 @@ class PlacementService:
 
     def _place(self, rec: JobRecord, spec: GridAwareJobSpec) -> None:
         requests, _ = quantity.workload_requests(spec)
+        unsettled = self.cache.unsettled()  # (a plan on part of the fleet would be held)
+        if unsettled:
+            raise RetryLaterError(f"waiting for the first probe of {', '.join(unsettled)}", 1.0)
         existing = self.cache.find_job(rec.member_namespace, rec.name, rec.uid)
         if existing is not None:  # created by an operator that stopped before recording it
             self._adopt(rec, existing)
@@ -309,9 +312,6 @@ class PlacementService:
         if spec.schedule is not None:
             objective, preferred, must_start = self._shift(rec, spec, requests)
         job = JobRequest(requests, spec.placement, objective)
-        unsettled = self.cache.unsettled()
-        if unsettled:
-            raise RetryLaterError(f"waiting for the first probe of {', '.join(unsettled)}", 1.0)
         for _attempt in range(3):
             decision = self._decide(rec, job, preferred, must_start, spec)
             record = PlacementRecord(

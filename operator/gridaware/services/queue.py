@@ -112,8 +112,12 @@ class WorkQueue:
                 stopped.wait(1.0)
                 continue
             key = self._next(stopped)
-            if key is not None:
-                self._process(key)
+            if key is None:
+                continue
+            if not active():  # the gate closed while this worker waited for a key
+                self._done(key, 1.0)
+                continue
+            self._process(key)
 
     def run_due(self) -> int:
         """Process every key that is due now in the calling thread (tests, shutdown)."""

@@ -36,6 +36,7 @@ class JobRecord:
     blocked: set[str] = field(default_factory=set)  # clusters with a foreign same-name Job
     next_check: float = 0.0  # grid time of the next migration check
     next_plan: float = 0.0  # grid time of the next run-plan check
+    next_account: float = 0.0  # wall time of the next try to book a missed account
     requeued: bool = False  # lost its member Job: to be placed again
     lock: threading.Lock = field(default_factory=threading.Lock)  # status writes
     busy: threading.RLock = field(default_factory=threading.RLock)  # actions on members
@@ -75,20 +76,26 @@ class JobRecord:
 
 
 class Statuses:
-    def __init__(self, hub: HubPort) -> None:
+    def __init__(self, hub: HubPort, writing: Callable[[], bool] = lambda: True) -> None:
         self._hub = hub
+        self._writing = writing  # False on a standby HA replica: the active one writes
         self._lock = threading.Lock()
         self._records: dict[str, JobRecord] = {}
 
     def seed(self, body: dict[str, Any]) -> JobRecord:
         """The record of a job from its hub body; a status this operator already wrote wins
-        over the (possibly older) one in the body."""
+        over the (possibly older) one in the body, except on a standby replica, which
+        follows what the active one writes (so that it takes over with current statuses)."""
         meta = body.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         with self._lock:
             rec = self._records.get(key)
             if rec is not None and rec.uid != meta.get("uid"):
                 rec = None  # deleted and re-created under the same name
+            if rec is not None and not self._writing():
+                with rec.lock:
+                    rec.raw = dict(body.get("status") or {})
+                    rec.status = GridAwareJobStatus.model_validate(rec.raw)
             if rec is None:
                 raw = dict(body.get("status") or {})
                 rec = JobRecord(
