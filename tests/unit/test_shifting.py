@@ -140,7 +140,7 @@ DECLINE = np.full(24, 300.0) - np.arange(24) * 0.1  # waiting 10 h gains 1 g (0.
             None,
             0.0,
             id="held-worse-than-now",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_plan_holds_a_committed_plan(
