@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import string
+import sys
 
 import pytest
 from hypothesis import assume, given
@@ -144,3 +145,15 @@ def test_log_records_are_masked(msg: str, args: tuple[object, ...], expected: st
     record = logging.LogRecord("urllib3", logging.DEBUG, __file__, 1, msg, args, None)
     assert RedactingFilter().filter(record)
     assert record.getMessage() == expected
+
+
+def test_tracebacks_are_masked_too() -> None:
+    try:
+        raise ValueError("GET https://api.example/x?token=abcdefghijklmnop failed")
+    except ValueError:
+        record = logging.LogRecord(
+            "gridaware", logging.ERROR, __file__, 1, "round failed", (), sys.exc_info()
+        )
+    assert RedactingFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert "abcdefghijklmnop" not in text and f"token={MASK}" in text

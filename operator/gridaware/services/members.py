@@ -189,12 +189,12 @@ class MemberAgent:
         states, rv = m.api.list_jobs(m.name)
         states += m.api.list_jobsets(m.name)
         gone = self.cache.replace_jobs(m, states)
+        self._rv[m.name] = rv
+        m.synced = m.settled = True  # its Jobs are known: workers may verify against them now
         for s in states:
             self.observe(m, s)
         for s in gone:
             self._deleted(m, s)
-        self._rv[m.name] = rv
-        m.synced = m.settled = True
 
     def watch(self, m: Member, seconds: float, stopped: Stopped) -> None:
         assert m.api is not None
@@ -244,6 +244,8 @@ class MemberAgent:
         states = m.api.list_jobsets(m.name)
         seen = {member_key(s) for s in states}
         for state in states:
+            if m.jobs.get(member_key(state)) == state:
+                continue  # unchanged since the last probe
             self.cache.set_job(m, state)
             self.observe(m, state)
         for key, old in list(m.jobs.items()):
