@@ -10,8 +10,8 @@ IMPORT_CAPACITY_LIMIT and PRICE payloads), then:
   poll, a restarted operator or an HA peer finds the same object instead of making another;
 - **replaces the spec** of one the utility changed (a new ``modificationDateTime``, or a
   different mapping when the VTN gives none), as long as its window has not closed;
-- **ends** one the utility withdrew (deleted or cancelled on the VTN: absent from the poll
-  while its window is still open): a pending one is marked ``Cancelled`` (the controller
+- **ends** one the utility withdrew (deleted or cancelled on the VTN: absent from two polls
+  in a row while its window is still open; listed but not mapped this time does not count): a pending one is marked ``Cancelled`` (the controller
   never acts on it), an active one gets its window cut at now, so the grid-event controller
   closes it normally (figures at the cut, paused work resumed at the ramp's pace, Completed);
 - **reports** the achieved load (``status.achievedKw``, the mean over the window so far, with
@@ -224,6 +224,7 @@ class OpenAdrService:
         self.clock = clock
         self.options = options
         self.prices = prices
+        self._missing: set[str] = set()  # GridEvents whose VTN event the last poll lacked
 
     @property
     def report_every(self) -> float:
@@ -264,13 +265,21 @@ class OpenAdrService:
                 self._apply(mapped, mine.get(name))
             except GatewayError as exc:
                 log.warning("GridEvent %s: not written: %s", name, exc)
+        unmapped = {s.event_id for s in poll.skipped}  # listed, but not mapped this time
+        missing = set()
         for name, ev in mine.items():
             if name in wanted or ev.status.phase in CLOSED or now >= ev.spec.window.end_epoch:
                 continue
+            if ev.source.event_id in unmapped:
+                continue
+            missing.add(name)
+            if name not in self._missing:
+                continue  # withdrawn only when two polls in a row lack it (not one glitch)
             try:
                 self._end(ev, now)
             except GatewayError as exc:
                 log.warning("GridEvent %s: not ended: %s", name, exc)
+        self._missing = missing
 
     def _apply(self, mapped: MappedEvent, ev: Owned | None) -> None:
         if ev is None:
