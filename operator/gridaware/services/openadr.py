@@ -13,7 +13,8 @@ IMPORT_CAPACITY_LIMIT and PRICE payloads), then:
 - **ends** one the utility withdrew (deleted or cancelled on the VTN: absent from two polls
   in a row while its window is still open; listed but not mapped this time does not count):
   a pending one is marked ``Cancelled`` (the controller never acts on it), an active one
-  gets its window cut at now, so the grid-event controller closes it normally (figures at the cut, paused work resumed at the ramp's pace, Completed);
+  gets its window cut at now, so the grid-event controller closes it normally (figures at
+  the cut, paused work resumed at the ramp's pace, Completed);
 - **reports** the achieved load (``status.achievedKw``, the mean over the window so far, with
   the baseline) of each of its GridEvents: once per interval while active, over the window so
   far, and once at the end over the whole window. ``status.lastReportTime`` (grid time) is the
