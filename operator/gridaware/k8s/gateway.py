@@ -192,6 +192,7 @@ class PeeringGate:
         self._ttl = ttl
         self._checked = -1e18
         self._active = False
+        self._said: bool | None = None  # the role last logged
         self._own_since: float | None = None
         self._lock = threading.Lock()
 
@@ -214,7 +215,8 @@ class PeeringGate:
                 self._ttl,
             )
             active, self._own_since = verdict.active, verdict.own_since
-            if active != self._active:
+            if active != self._said:  # (the first verdict too: a standby says so)
+                self._said = active
                 log.info(
                     "%s (peering %s, priority %d)",
                     "active replica" if active else "standby replica",
