@@ -76,15 +76,11 @@ class EssenceStorage(kopf.AnnotationsDiffBaseStorage):
 def _build(config: OperatorConfig) -> operator.Services:
     """The services of this operator, over its hub client (and peering gate with HA)."""
     client = clients.client_for(clients.hub_configuration(config.kubeconfig, config.context))
-    gate = (
-        None
-        if config.peering is None
-        else PeeringGate(client, config.peering, config.priority, config.clock.wall)
-    )
+    hub = HubApi(client, podsecurity.namespace_labels(config.settings.pod_security.level))
     events = EventRecorder(client)
     prices = None if config.openadr is None else VtnPrices()  # the VTN's prices lead the chain
     return operator.build(
-        HubApi(client, podsecurity.namespace_labels(config.settings.pod_security.level)),
+        hub,
         events,
         factory.build(
             config.feeds_config,
@@ -93,12 +89,19 @@ def _build(config: OperatorConfig) -> operator.Services:
         ),
         config.clock,
         config.settings,
-        active=gate,
+        active=_gate(config, hub),
         archive=ConfigMapArchive(client, config.settings.namespaces.operator_namespace),
         openadr=None if prices is None else _openadr(config, GridEventApi(client), events, prices),
         energy=None if not config.prometheus_url else PrometheusEnergy(config.prometheus_url),
         energy_scrape_seconds=config.prometheus_scrape_seconds,
     )
+
+
+def _gate(config: OperatorConfig, hub: HubApi) -> PeeringGate | None:
+    """With HA (a peering name): whether this replica is the one that acts."""
+    if config.peering is None:
+        return None
+    return PeeringGate(hub.client, config.peering, config.priority, config.clock.wall)
 
 
 def _openadr(
