@@ -14,6 +14,19 @@ never makes a job miss its deadline: a job is held, paused or moved only if it c
 the rest of the window (plus a move's overhead) and still finish in time. A mandatory event
 may spend deadlines, never a job that cannot checkpoint.
 
+Pre-curtailment: a Curtail is known before its window opens (OpenADR and utility events are
+announced ahead), and pausing takes time (a checkpoint on SIGTERM, pods stopping, the watch
+reporting it), at most as fast as the zone's ramp limit allows. ``plan_ahead`` plans the same
+holds and pauses against the load that will still run at the window's start and says when
+they must begin: the *lead* is the time the ramp limit needs to admit the pauses one after
+another (``core.ramp.spread``) plus the reaction time of the last one (the caller's bound on
+it: the pods' termination grace period and the controller's rounds). Begun at ``start -
+lead``, the last pause takes effect at the window's start; never earlier than that, since
+each minute a job is paused early is a minute of delay. Moves out are not made ahead (their
+overhead is paid only when pausing is not enough, once the window is open). The deadline rule
+is the same as in the window: a job is held or paused ahead only if it can wait from now to
+the window's end.
+
 The status figures are exact running means (``Tally``), so they can be checked by hand:
 over the window so far, ``achievedKw`` is the time-weighted mean load, ``compliance`` the
 share of time with the target met (load <= target for Curtail, >= target for Absorb, with
@@ -29,7 +42,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from gridaware.api.v1alpha1 import Resources
+from gridaware.api.v1alpha1 import Resources, rfc3339
+from gridaware.core import ramp
 from gridaware.core.power import JobLoad, LoadState
 
 TOLERANCE_KW = 0.001
@@ -216,6 +230,98 @@ def plan_absorb(
         out.append(Planned("PullForward", j.key, j.cluster, j.kw, f"started early for {req.name}"))
         room -= j.kw
     return out
+
+
+PRE = "pre-curtailment"
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """The pre-curtailment decision for a Curtail that has not opened yet: the lead (seconds
+    before the window start at which to begin), and the holds and pauses to take now (none
+    before ``start - lead`` unless pre-curtailment has begun already)."""
+
+    lead: float
+    steps: tuple[Planned, ...]
+
+    def begins(self, req: Request) -> float:
+        return req.start - self.lead
+
+
+def runs_at(j: JobLoad, now: float, t: float) -> bool:
+    """Whether a running job (as known ``now``) is still expected to run at ``t``."""
+    end = j.end(now)
+    return end is None or end > t
+
+
+def load_at_start(req: Request, running: list[JobLoad], now: float) -> float:
+    """The running load expected at the window start: jobs known to end before it left out
+    (the baseline a pre-curtailment fixes its target from)."""
+    return sum(j.kw for j in running if runs_at(j, now, req.start))
+
+
+def lead_time(deltas: list[float], ramp_kw_per_minute: float | None, reaction: float) -> float:
+    """Seconds before the window start at which pauses of ``deltas`` kW in one zone must
+    begin for the last to have taken effect at the start: the ramp's spread of the changes
+    plus the reaction time of one pause (0: nothing to pause, nothing to begin early)."""
+    if not deltas:
+        return 0.0
+    return ramp.spread(deltas, ramp_kw_per_minute, 0.0)[-1] + reaction
+
+
+def zone_lead(
+    steps: list[Planned],
+    zones: Mapping[str, str],
+    limits: Mapping[str, float],
+    reaction: float,
+) -> float:
+    """The lead of planned pauses over several zones: each zone's ramp admits its own pauses
+    (``zones``: job key -> zone; ``limits``: zone -> kW per minute, absent: no limit), so
+    the slowest zone sets it."""
+    by_zone: dict[str, list[float]] = {}
+    for s in steps:
+        if s.type == "Pause" and s.job is not None:
+            by_zone.setdefault(zones.get(s.job, ""), []).append(s.delta_kw)
+    return max(
+        (lead_time(d, limits.get(z), reaction) for z, d in by_zone.items()),
+        default=0.0,
+    )
+
+
+def plan_ahead(
+    req: Request,
+    running: list[JobLoad],
+    deferred: list[JobLoad],
+    now: float,
+    reaction: float,
+    limits: Mapping[str, float] | None = None,
+    begun: bool = False,
+) -> Ahead:
+    """Pre-curtailment of a Curtail whose window opens at ``req.start`` (> ``now``): a hold
+    of starts (new ones too) and the pauses (``plan_curtail``'s, cheapest first, no moves)
+    that bring the load at
+    the start to ``req.target_kw``, and the lead they need (``reaction``: seconds from a
+    pause decision to its load being gone; ``limits``: ramp limits by zone); the steps are
+    given only from ``start - lead`` on, or at once when pre-curtailment has ``begun``."""
+    at_start = [j for j in running if runs_at(j, now, req.start)]
+    overlapping = [j for j in deferred if runs_at(j, now, req.start)]
+    steps = plan_curtail(req, at_start, overlapping, now)
+    if not any(s.type == "HoldStarts" for s in steps):  # new starts would add to the load
+        steps.insert(0, Planned("HoldStarts", None, None, 0.0, "new starts wait for the end"))
+    steps = [_ahead(s, req) for s in steps]
+    lead = zone_lead(steps, {j.key: j.zone for j in at_start}, limits or {}, reaction)
+    if not begun and now < req.start - lead:
+        return Ahead(lead, ())
+    return Ahead(lead, tuple(steps))
+
+
+def _ahead(s: Planned, req: Request) -> Planned:
+    opens = rfc3339(req.start)
+    if s.type == "Pause":
+        why = f"{PRE}: paused ahead of {req.name} (opens at {opens}) until it ends"
+    else:
+        why = f"{PRE}: {s.reason} (from before {req.name} opens at {opens})"
+    return replace(s, reason=why)
 
 
 def met(kind: Kind, kw: float, target: float) -> bool:

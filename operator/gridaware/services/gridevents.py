@@ -9,6 +9,16 @@ work forward for Absorb. When the window closes (or the event is deleted) it
 resumes what it paused, spread by the zone's ramp limit. Power budgets are enforced the same
 way, as standing curtailments of one cluster.
 
+Pre-curtailment: a Curtail is known before it opens, and a pause takes time to show in the
+load (the pods' termination grace period, in which a workload checkpoints, and the rounds of
+this controller and the member watch), so the window would otherwise open with the full load.
+While an event is Pending the controller asks ``core.events.plan_ahead`` each round; from
+``start - lead`` (lead: the zone's ramp spread of the pauses plus that reaction time, in
+grid seconds at the clock's speed) it fixes the baseline and target from the load expected at
+the start, holds starts and pauses, recorded like the window's own actions (reasons and the
+``PreCurtailment`` condition and Event say so). That the baseline is set while the event is
+Pending is what marks pre-curtailment as begun, so a restarted operator carries on.
+
 Every action is recorded in the GridEvent's status (and the job's own ``status.pause`` names
 the event) before or as it is taken, and is never repeated for the same job in the same
 event, so an operator that restarts mid-event carries on: the baseline, the running figures
@@ -37,7 +47,7 @@ from gridaware.api.gridevents import GridEventAction, GridEventSpec, GridEventSt
 from gridaware.api.v1alpha1 import API_VERSION, PowerStatus, parse_time, rfc3339
 from gridaware.core import accounting, budget, lifecycle, power, quantity
 from gridaware.core import events as plan
-from gridaware.core.events import Move, Planned, Request, Room, Tally
+from gridaware.core.events import Ahead, Move, Planned, Request, Room, Tally
 from gridaware.core.placement import ClusterSnapshot, JobRequest, decide
 from gridaware.core.power import JobLoad, LoadState
 from gridaware.core.ramp import RampLimiter
@@ -54,6 +64,12 @@ log = logging.getLogger("gridaware.gridevents")
 
 BUDGET = "budget"
 DEADLINE_MARGIN = 600.0  # grid seconds kept in hand when a paused job must resume
+# Kubernetes' default terminationGracePeriodSeconds: the longest a pod may take to checkpoint
+# and stop when its Job is suspended (a pod template may set its own).
+DEFAULT_GRACE_S = 30.0
+# Wall seconds of one round of the controller (the handlers' timer) and of the member watch
+# noticing the pods gone: two rounds after the grace period the load is measured gone.
+ROUNDS_WALL_S = 2 * 1.0
 
 
 def requester(name: str) -> str:
@@ -246,6 +262,8 @@ class GridEventService:
             return {}
         if now < w.start_epoch:
             status.phase = "Pending"
+            if spec.kind == "Curtail":
+                status = self._pending_round(name, uid, spec, status, now)
         elif now < w.end_epoch:
             status = self._active_round(name, uid, spec, status, now)
         else:
@@ -264,7 +282,12 @@ class GridEventService:
             return status  # jobs not all known yet (after a restart): no figures, no action
         current = sum(self.measured_kw(c) for c in clusters)
         if status.phase != "Active":
-            self._post(name, uid, "Normal", "Started", f"{spec.kind} window opened")
+            ahead = (
+                f" ({plan.PRE} since before it: {current:.3f} kW now)"
+                if status.baseline_kw is not None
+                else ""
+            )
+            self._post(name, uid, "Normal", "Started", f"{spec.kind} window opened{ahead}")
         status.phase = "Active"
         if status.baseline_kw is None:
             status.baseline_kw = round(current, 6)
@@ -294,10 +317,90 @@ class GridEventService:
         self._target_condition(status, spec, current)
         return status
 
+    def _pending_round(
+        self, name: str, uid: str, spec: GridEventSpec, status: GridEventStatus, now: float
+    ) -> GridEventStatus:
+        """Pre-curtailment: hold and pause ahead of the window, from ``start - lead`` on."""
+        clusters = self.targets(spec)
+        if not self.known(clusters):
+            return status
+        loads = self.loads(clusters)
+        running = [j for j in loads if j.state is LoadState.RUNNING]
+        deferred = [j for j in loads if j.state is LoadState.DEFERRED]
+        current = sum(self.measured_kw(c) for c in clusters)
+        begun = status.baseline_kw is not None and status.target_kw is not None
+        w = spec.window
+        req = Request(name, "Curtail", 0.0, w.start_epoch, w.end_epoch, spec.mandatory)
+        if status.baseline_kw is not None and status.target_kw is not None:
+            baseline, target = status.baseline_kw, status.target_kw
+        else:  # the measured load less the jobs known to end before the window opens
+            ending = sum(j.kw for j in running) - plan.load_at_start(req, running, now)
+            baseline = max(0.0, current - ending)
+            target = spec.target_kw(baseline)
+        req = replace(req, target_kw=target)
+        reaction = self._reaction(running)
+        ahead = plan.plan_ahead(
+            req, running, deferred, now, reaction, self._limits(clusters), begun
+        )
+        if not ahead.steps:
+            return status
+        if not begun:
+            status.baseline_kw, status.target_kw = round(baseline, 6), round(target, 6)
+            self._post(name, uid, "Normal", "PreCurtailment", _ahead_text(req, baseline, ahead))
+        active = self._remember(name, spec, clusters, status)
+        for step in ahead.steps:
+            self._act(name, uid, status, active, step, now)
+        if not spec.mandatory:
+            self._resume_due(name, uid, status, loads, now)
+        status.current_kw = round(current, 6)  # holds until the first sample in the window
+        self._ahead_condition(status, req, current, reaction, ahead)
+        return status
+
+    def _reaction(self, running: list[JobLoad]) -> float:
+        """Grid seconds from a pause decision to its load measured gone: the longest
+        termination grace period of the pausable jobs, and two rounds (``ROUNDS_WALL_S``),
+        all in wall time and so scaled by the clock's speed."""
+        grace = max((self._grace(j.key) for j in running if j.pausable), default=0.0)
+        return (grace + ROUNDS_WALL_S) * self.clock.grid_clock.speedup
+
+    def _grace(self, key: str) -> float:
+        rec = self.statuses.get(key)
+        template = rec.spec.template if rec is not None and rec.spec is not None else None
+        pod = ((template or {}).get("template") or {}).get("spec") or {}
+        value = pod.get("terminationGracePeriodSeconds")
+        return float(value) if isinstance(value, int | float) else DEFAULT_GRACE_S
+
+    def _limits(self, clusters: set[str]) -> dict[str, float]:
+        """Ramp limits (kW per minute) of the targets' zones that have one."""
+        with self.cache.lock:
+            zones = {m.spec.grid_zone for n, m in self.cache.members.items() if n in clusters}
+        return {z: lim for z, lim in self.ramp.limits.items() if z in zones}
+
+    def _ahead_condition(
+        self, status: GridEventStatus, req: Request, current: float, reaction: float, a: Ahead
+    ) -> None:
+        message = (
+            f"{plan.PRE}: {current:.3f} kW now, target {req.target_kw:.3f} kW when the window "
+            f"opens at {rfc3339(req.start)}; begun {a.lead:.0f} s ahead (ramp spread of the "
+            f"pauses and {reaction:.0f} s of reaction)"
+        )
+        status.conditions = lifecycle.set_condition(
+            status.conditions,
+            "PreCurtailment",
+            "True",
+            "PreCurtailing",
+            message,
+            status.observed_generation,
+            rfc3339(self.clock.wall()),
+        )
+
     def _tally(self, spec: GridEventSpec, status: GridEventStatus) -> Tally:
         assert status.target_kw is not None
         start = spec.window.start_epoch
-        if status.sampled_until is None or status.current_kw is None:
+        if status.sampled_until is None:  # the last load measured before the window holds
+            first = status.current_kw if status.current_kw is not None else status.baseline_kw
+            return Tally.start(start, first or 0.0, spec.kind, status.target_kw)
+        if status.current_kw is None:
             return Tally.start(start, status.baseline_kw or 0.0, spec.kind, status.target_kw)
         return Tally(
             start,
@@ -630,7 +733,15 @@ class GridEventService:
                 continue
             end = a.spec.window.end_epoch
             if a.spec.mandatory or latest_start is None or latest_start >= end:
-                return f"starts are held in {cluster} for GridEvent {name} until {rfc3339(end)}"
+                ahead = (
+                    f" ({plan.PRE}: it opens at {rfc3339(a.spec.window.start_epoch)})"
+                    if now < a.spec.window.start_epoch
+                    else ""
+                )
+                return (
+                    f"starts are held in {cluster} for GridEvent {name} until {rfc3339(end)}"
+                    + ahead
+                )
         m = self.cache.member(cluster)
         if m is None:
             return None
@@ -718,6 +829,15 @@ def _short(req: Request, running: list[JobLoad], steps: list[Planned]) -> bool:
     """Whether the planned pauses leave the running load above the target."""
     paused = sum(s.delta_kw for s in steps if s.type == "Pause")
     return sum(j.kw for j in running) + paused > req.target_kw + plan.TOLERANCE_KW
+
+
+def _ahead_text(req: Request, baseline: float, a: Ahead) -> str:
+    paused = sum(1 for s in a.steps if s.type == "Pause")
+    return (
+        f"{plan.PRE}: {req.name} opens at {rfc3339(req.start)}; baseline {baseline:.3f} kW, "
+        f"target {req.target_kw:.3f} kW; {paused} pauses and held starts begin "
+        f"{a.lead:.0f} s ahead"
+    )
 
 
 def _deadline_key(j: JobLoad | None) -> float:

@@ -1,0 +1,121 @@
+"""Pre-curtailment in the grid-event controller: nothing before ``start - lead``, then the
+baseline and target fixed, starts held and jobs paused while the event is still Pending (the
+status, condition and Event say so), the target met when the window opens, carried over a
+restart, the lead lengthened by a ramp limit, deadlines of a voluntary event kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gridaware.api.v1alpha1 import rfc3339
+from gridaware.services.gridevents import DEFAULT_GRACE_S, ROUNDS_WALL_S
+from tests.fakes import T0, World, grid_event, job_spec, start_running
+from tests.unit.test_gridevents_service import (
+    KW,
+    PAUSABLE,
+    keys,
+    paused,
+    pods_gone,
+    reconcile,
+    service,
+    set_budget,
+)
+
+START = T0 + 3600
+REACTION = DEFAULT_GRACE_S + ROUNDS_WALL_S  # at 1x: the pods' grace and two rounds
+
+
+def pauses(st: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for a in st.get("actions", []) if a["type"] == "Pause"]
+
+
+def test_pre_curtailment_meets_the_target_at_the_window_start() -> None:
+    world = World.make()
+    ks = keys(8)
+    start_running(world, ks, PAUSABLE)
+    svc = service(world)
+    body = grid_event("peak", START, START + 3 * 3600, reducePercent=25)
+    st = reconcile(svc, body)
+    assert st["phase"] == "Pending" and "baselineKw" not in st and not pauses(st)
+    world.clock.t = START - REACTION - 1
+    assert not pauses(reconcile(svc, body)), "never earlier than start - lead"
+    world.clock.t = START - REACTION
+    st = reconcile(svc, body)
+    assert st["phase"] == "Pending"
+    assert (st["baselineKw"], st["targetKw"]) == pytest.approx((8 * KW, 6 * KW))
+    assert len(pauses(st)) == 2 and sorted(paused(world, ks)) == sorted(
+        a["job"] for a in pauses(st)
+    )
+    assert all(a["reason"].startswith("pre-curtailment: ") for a in st["actions"])
+    assert st["actions"][0]["type"] == "HoldStarts"
+    cond = {c["type"]: c for c in st["conditions"]}["PreCurtailment"]
+    assert cond["status"] == "True" and "pre-curtailment" in cond["message"]
+    assert "PreCurtailment" in world.events.reasons()
+    reason = svc.hold_reason("eu-central", KW, "team-a/new", None)
+    assert reason is not None and "pre-curtailment" in reason and rfc3339(START) in reason
+    pods_gone(world)
+    world.clock.t = START - 1
+    assert reconcile(svc, body)["currentKw"] == pytest.approx(6 * KW)
+    world.clock.t = START + 60
+    st = reconcile(svc, body)
+    assert st["phase"] == "Active"
+    assert st["timeToTargetSeconds"] == 0.0
+    assert st["compliance"] == 1.0 and st["achievedKw"] == pytest.approx(6 * KW)
+    assert len(pauses(st)) == 2, "the window's own round pauses nothing more"
+    world.clock.t = START + 3 * 3600
+    st = reconcile(svc, body)
+    assert st["phase"] == "Completed" and st["compliance"] == 1.0
+    assert [a["type"] for a in st["actions"]][-2:] == ["Resume", "Resume"]
+
+
+def test_restart_during_pre_curtailment_carries_on() -> None:
+    world = World.make()
+    ks = keys(8)
+    start_running(world, ks, PAUSABLE)
+    body = grid_event("peak", START, START + 3600, reducePercent=25)
+    world.clock.t = START - REACTION
+    first = reconcile(service(world), body)
+    world = world.restart()
+    for k in ks:
+        world.services.placement.place(world.hub.body(k))  # Kopf resumes every job
+    pods_gone(world)
+    world.clock.t = START - 10
+    svc = service(world)
+    st = reconcile(svc, body)
+    assert st["actions"] == first["actions"], "nothing repeated"
+    assert st["baselineKw"] == first["baselineKw"] and st["targetKw"] == first["targetKw"]
+    assert svc.hold_reason("eu-central", KW, "team-a/new", None) is not None
+    world.clock.t = START
+    assert reconcile(svc, body)["timeToTargetSeconds"] == 0.0
+
+
+def test_a_ramp_limit_begins_it_earlier() -> None:
+    world = World.make()
+    start_running(world, keys(8), PAUSABLE)
+    svc = service(world)
+    set_budget(world, rampKwPerMinute=2.5)
+    body = grid_event("deep", START, START + 7200, reducePercent=50)
+    lead = 60 + REACTION  # 4 pauses of 1.2 kW, 2 per minute
+    world.clock.t = START - lead - 1
+    assert not pauses(reconcile(svc, body))
+    world.clock.t = START - lead
+    assert len(pauses(reconcile(svc, body))) == 2
+    world.clock.t = START - REACTION
+    assert len(pauses(reconcile(svc, body))) == 4
+
+
+def test_voluntary_pre_curtailment_keeps_deadlines() -> None:
+    world = World.make()
+    tight = job_spec(
+        energy={"wattsPerReplica": 1000},
+        flexibility={"pausable": True},
+        schedule={"deadline": rfc3339(START + 3600 + 1800), "expectedDurationSeconds": 3600},
+    )
+    start_running(world, keys(4), tight)
+    svc = service(world)
+    body = grid_event("peak", START, START + 3600, reducePercent=50)
+    world.clock.t = START - 600
+    st = reconcile(svc, body)
+    assert "baselineKw" not in st and paused(world, keys(4)) == []
