@@ -334,10 +334,11 @@ def test_absorb_pulls_planned_work_forward_by_hand() -> None:
 @pytest.mark.skipif(not (SHARED_DATA / "carbon").exists(), reason="no shared data")
 def test_cli_cap_by_hand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Four 8-CPU jobs (0.12 kW each at PUE 1.2) run from hour 0 for 10 h in GB; jobs 0 and 2
-    checkpoint. A cap of 0.25 kW from 02:00 to 04:00 pauses both at 02:00, effective 30 s
-    later, so the minute samples see 0.48 kW for 60 s and 0.24 kW for 7140 s: compliance
-    7140/7200, achieved (0.48*60 + 0.24*7140)/7200, time to target 60 s, and 2 x 7170 s of
-    delay, no deadline missed (24 h of slack)."""
+    checkpoint. A cap of 0.25 kW from 02:00 to 04:00, known an hour ahead, is pre-curtailed:
+    the lead is 90 s (30 s of checkpoint and a minute of round), so both are paused at the
+    01:59 round, effective at 01:59:30; the window opens on target: compliance 1, achieved
+    0.24 kW, time to target 0 s, and 2 x 7230 s of delay, no deadline missed (24 h of
+    slack)."""
     work = tmp_path / "jobs.csv"
     work.write_text("arrival_time,length,cpus\n" + "0,10,8\n" * 4)
     events = tmp_path / "cap.yaml"
@@ -353,18 +354,18 @@ def test_cli_cap_by_hand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     )  # fmt: skip
     assert (r["jobs"], r["paused"], r["held"], r["deadline_misses"]) == (4, 2, 0, 0)
     assert (r["baseline_kw"], r["target_kw"]) == pytest.approx((0.48, 0.25))
-    assert r["compliance"] == pytest.approx(7140 / 7200)
-    assert r["achieved_kw"] == pytest.approx((0.48 * 60 + 0.24 * 7140) / 7200)
+    assert r["compliance"] == pytest.approx(1.0)
+    assert r["achieved_kw"] == pytest.approx(0.24)
     assert r["without_kw"] == pytest.approx(0.48)  # all four would have run throughout
     assert r["curtailed_kw"] == pytest.approx(0.48 - r["achieved_kw"])
-    assert r["time_to_target_s"] == 60.0
-    assert r["delay_job_hours"] == pytest.approx(2 * 7170 / 3600)
-    assert doc["totals"]["compliance"] == pytest.approx(7140 / 7200)
+    assert r["time_to_target_s"] == 0.0
+    assert r["delay_job_hours"] == pytest.approx(2 * 7230 / 3600)
+    assert doc["totals"]["compliance"] == pytest.approx(1.0)
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "1 event windows replayed" in out
     row = next(line for line in out.splitlines() if line.startswith("cap "))
-    assert "99%" in row and "60s" in row and "2 paused" in row
+    assert "100%" in row and " 0s" in row and "2 paused" in row
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "carbon").exists(), reason="no shared data")

@@ -13,6 +13,15 @@ the checkpoint latency, at most as fast as the ramp limit allows; nothing that w
 deadline is touched unless the event is mandatory. Paused and held work resumes at the end,
 again ramp-limited.
 
+Pre-curtailment (``EventParams.precurtail``, on by default): each event is known
+``EventParams.notice_s`` before its window (an hour: GB DFS events and CAISO Flex Alerts come
+a day ahead, ERCOT appeals and PJM calls hours ahead). From then on the controller asks
+``core.events.plan_ahead`` each minute, as the operator does while an event is Pending; once
+the lead (the ramp's spread of the pauses, the checkpoint latency and one minute of round)
+says so, it fixes the baseline and target from the load expected at the start, holds arrivals
+that can wait and pauses, so that the window opens on target. Without it (or with a notice
+shorter than the lead) the window's own rounds do the rest.
+
 Absorb needs deferred work to pull forward, which running everything at once never has: for
 an Absorb window the baseline is the temporal shifter's plan instead (each job starts at the
 hour, within its slack, that gives its run the lowest mean intensity, with perfect foresight),
@@ -73,6 +82,8 @@ class EventParams:
     ramp_kw_per_minute: float | None = None
     latency_s: float = 30.0  # checkpoint grace: a pause takes effect this much later
     pue: float = 1.2
+    precurtail: bool = True  # act ahead of a Curtail window (core.events.plan_ahead)
+    notice_s: float = HOUR  # how long before its window an event is known
 
 
 @dataclass
@@ -161,13 +172,18 @@ class _Run:
     jobs: list[_Job]
     params: EventParams
     ramp: ZoneRamp | None
+    last: float = -math.inf  # the latest change admitted so far
 
     def admit(self, kw: float, t: float) -> float:
-        """When a change of ``kw`` may take effect at or after ``t`` (ramp-limited)."""
+        """When a change of ``kw`` may take effect at or after ``t`` (ramp-limited). Changes
+        are admitted in time order, as ``ramp.spread`` does: the limiter forgets what is
+        older than a minute before the latest time it was asked about, so a change is never
+        placed before one admitted already."""
         if self.ramp is None:
             return t
-        at = self.ramp.next_room(kw, t)
+        at = self.ramp.next_room(kw, max(t, self.last))
         self.ramp.admit(kw, at)
+        self.last = at
         return at
 
 
@@ -194,25 +210,69 @@ def _load_at(jobs: list[_Job], t: float) -> float:
     return sum(j.kw for j in jobs if j.active(t))
 
 
-def _round(run: _Run, req: Request, t: float) -> None:
-    """One minute of the controller: hold new starts that can wait, pause what is needed."""
-    w = run.w
+def _hold_arrivals(run: _Run, req: Request, t: float) -> None:
+    """Jobs arriving in the minute up to ``t`` that can wait for the window's end wait."""
     for j in run.jobs:
         arrives = t - MINUTE < j.start <= t and j.held_to is None and j.paused_at is None
-        if arrives and (req.mandatory or j.deadline - j.length >= w.end):
-            j.held_to = w.end  # when exactly: _release
-    running = [
-        j.load(w.zone, t)
+        if arrives and (req.mandatory or j.deadline - j.length >= run.w.end):
+            j.held_to = run.w.end  # when exactly: _release
+
+
+def _running(run: _Run, t: float) -> list[JobLoad]:
+    return [
+        j.load(run.w.zone, t)
         for j in run.jobs
         if j.active(t) and j.paused_at is None and j.held_to is None
     ]
-    now = Request(req.name, "Curtail", req.target_kw, t, w.end, req.mandatory)
-    steps = plan.plan_curtail(now, running, [], t)
+
+
+def _pause(run: _Run, steps: list[plan.Planned] | tuple[plan.Planned, ...], t: float) -> None:
     by_index = {j.index: j for j in run.jobs}
     for s in steps:
         if s.type == "Pause" and s.job is not None:
             j = by_index[int(s.job)]
             j.paused_at = run.admit(j.kw, t) + run.params.latency_s
+
+
+def _round(run: _Run, req: Request, t: float) -> None:
+    """One minute of the controller: hold new starts that can wait, pause what is needed."""
+    _hold_arrivals(run, req, t)
+    now = Request(req.name, "Curtail", req.target_kw, t, run.w.end, req.mandatory)
+    _pause(run, plan.plan_curtail(now, _running(run, t), [], t), t)
+
+
+Fixed = tuple[Request, float]  # the request and the baseline it was fixed from
+
+
+def _ahead_round(run: _Run, fixed: Fixed | None, t: float) -> Fixed | None:
+    """One minute before the window (pre-curtailment): nothing until ``plan_ahead`` says
+    the lead has come; then the request fixed (baseline: the load expected at the start),
+    arrivals held and jobs paused. Returns what was fixed (None: not begun)."""
+    w, p = run.w, run.params
+    running = _running(run, t)
+    if fixed is None:
+        probe = Request(w.name or "event", "Curtail", 0.0, w.start, w.end, w.mandatory)
+        baseline = plan.load_at_start(probe, running, t)
+        req, begun = replace(probe, target_kw=_target(w, baseline, p)), False
+    else:
+        (req, baseline), begun = fixed, True
+    limits = {} if p.ramp_kw_per_minute is None else {w.zone: p.ramp_kw_per_minute}
+    reaction = p.latency_s + MINUTE  # the checkpoint, and a decision a round late
+    ahead = plan.plan_ahead(req, running, [], t, reaction, limits, begun)
+    if not ahead.steps:
+        return fixed
+    _hold_arrivals(run, req, t)
+    _pause(run, ahead.steps, t)
+    return req, baseline
+
+
+def _pre_curtail(run: _Run) -> Fixed | None:
+    """The minutes from the event's notice to its window (``_ahead_round``)."""
+    w = run.w
+    fixed: Fixed | None = None
+    for k in range(math.ceil(run.params.notice_s / MINUTE), 0, -1):
+        fixed = _ahead_round(run, fixed, w.start - k * MINUTE)
+    return fixed
 
 
 def _release(run: _Run) -> None:
@@ -249,6 +309,9 @@ def replay_event(
     req = Request(
         w.name or "event", "Curtail", _target(w, baseline, p), w.start, w.end, w.mandatory
     )
+    ahead = _pre_curtail(run) if p.precurtail else None
+    if ahead is not None:  # fixed when pre-curtailment began, as in the operator
+        req, baseline = ahead
     tally = Tally.start(w.start, baseline, "Curtail", req.target_kw)
     minutes = max(1, math.ceil((w.end - w.start) / MINUTE))
     for k in range(minutes):
