@@ -119,3 +119,51 @@ def test_voluntary_pre_curtailment_keeps_deadlines() -> None:
     world.clock.t = START - 600
     st = reconcile(svc, body)
     assert "baselineKw" not in st and paused(world, keys(4)) == []
+
+
+def scheduled_cap(world: World, start: float, end: float, cap: float) -> None:
+    """eu-central gets a power budget with one scheduled cap (the GridCluster update)."""
+    period = {"start": rfc3339(start), "end": rfc3339(end), "capKw": cap}
+    world.services.members.register(
+        "eu-central",
+        {
+            "region": "eu-central",
+            "gridZone": "DE-LU",
+            "kubeconfigSecretRef": {
+                "namespace": "gridaware-system",
+                "name": "eu-central-kubeconfig",
+            },
+            "powerBudget": {"schedule": [period]},
+        },
+        {},
+    )
+
+
+def test_a_budget_step_down_is_pre_curtailed() -> None:
+    """A cap of 6 jobs' kW from START: two of eight jobs are paused at START - lead (not a
+    second earlier), nothing is resumed under the coming cap, and both resume once the cap
+    is gone."""
+    world = World.make()
+    ks = keys(8)
+    start_running(world, ks, PAUSABLE)
+    svc = service(world)
+    scheduled_cap(world, START, START + 3600, 6 * KW)
+    world.clock.t = START - REACTION - 1
+    svc.enforce_budget("eu-central")
+    assert paused(world, ks) == []
+    world.clock.t = START - REACTION
+    svc.enforce_budget("eu-central")
+    assert len(paused(world, ks)) == 2
+    assert all("pre-curtailment" in world.status(k)["pause"]["reason"] for k in paused(world, ks))
+    pods_gone(world)
+    world.clock.t = START - 10
+    power = svc.enforce_budget("eu-central")
+    assert power is not None and power["nowKw"] == pytest.approx(6 * KW)
+    assert all(world.status(k)["pause"]["step"] == "Paused" for k in paused(world, ks))
+    world.clock.t = START + 60
+    power = svc.enforce_budget("eu-central")
+    assert power is not None and power["capKw"] == pytest.approx(6 * KW)
+    assert len(paused(world, ks)) == 2
+    world.clock.t = START + 3600
+    svc.enforce_budget("eu-central")
+    assert all(world.status(k)["pause"]["step"] == "Resuming" for k in paused(world, ks))

@@ -17,7 +17,10 @@ While an event is Pending the controller asks ``core.events.plan_ahead`` each ro
 grid seconds at the clock's speed) it fixes the baseline and target from the load expected at
 the start, holds starts and pauses, recorded like the window's own actions (reasons and the
 ``PreCurtailment`` condition and Event say so). That the baseline is set while the event is
-Pending is what marks pre-curtailment as begun, so a restarted operator carries on.
+Pending is what marks pre-curtailment as begun, so a restarted operator carries on. A power
+budget's step down (an hourly or scheduled cap) is met the same way: its pauses begin at
+``step - lead``, and from then on nothing is resumed that the coming cap could not take (the
+budget's pauses are recorded in the jobs' ``status.pause``, so nothing else is needed).
 
 Every action is recorded in the GridEvent's status (and the job's own ``status.pause`` names
 the event) before or as it is taken, and is never repeated for the same job in the same
@@ -784,7 +787,9 @@ class GridEventService:
         if budget.excess(b, drawn, now) > 0:
             acted = self._over_budget(m, loads, drawn, now)
         else:
-            acted = self._under_budget(m, loads, budget.headroom(b, drawn, now), now)
+            coming, acted = self._budget_ahead(m, loads, drawn, now)
+            room = min(coming, budget.headroom(b, drawn, now))
+            acted = self._under_budget(m, loads, room, now) or acted
         status = self.power_status(m, now, None if acted else loads)
         return status.model_dump(by_alias=True, exclude_none=True)
 
@@ -800,6 +805,37 @@ class GridEventService:
         for step in steps:
             self._pause(BUDGET, step, now)
         return bool(steps)
+
+    def _budget_ahead(
+        self, m: Member, loads: list[JobLoad], drawn: float, now: float
+    ) -> tuple[float, bool]:
+        """Pre-curtailment of a step down of the budget (an hourly or scheduled cap): when
+        the cap falls within the lead of the pauses it needs, pause ahead as for a Curtail,
+        and resume nothing the coming cap could not take. Returns the room the coming cap
+        leaves (inf: no step within reach) and whether anything was paused."""
+        b = m.spec.power_budget
+        running = [j for j in loads if j.state is LoadState.RUNNING]
+        paused = self._paused_by(BUDGET)
+        mine = [j for j in loads if j.state is LoadState.PAUSED and j.key in paused]
+        reaction, limits = self._reaction(running), self._limits({m.name})
+        zones = {j.key: j.zone for j in running + mine}
+        reach = plan.zone_lead(_as_pauses(running + mine), zones, limits, reaction)
+        step = budget.next_change(b, now, min(reach, 86400.0)) if reach > 0 else None
+        cap = budget.cap_at(b, step) if step is not None else None
+        if step is None or cap is None:
+            return float("inf"), False
+        offset = drawn - sum(j.kw for j in running)  # shed from the model, as over budget
+        until = budget.next_change(b, step) or step + 3600
+        name = f"the lower power budget of {m.name}"
+        req = Request(name, "Curtail", cap - offset, step, until)
+        ahead = plan.plan_ahead(req, running, [], now, reaction, limits)
+        pauses = [p for p in ahead.steps if p.type == "Pause"]
+        for p in pauses:
+            self._pause(BUDGET, p, now)
+        held = plan.zone_lead([*_as_pauses(mine), *pauses], zones, limits, reaction)
+        if now < step - held:
+            return float("inf"), bool(pauses)
+        return max(0.0, cap - drawn), bool(pauses)
 
     def _under_budget(self, m: Member, loads: list[JobLoad], room: float, now: float) -> bool:
         paused = self._paused_by(BUDGET)
@@ -823,6 +859,11 @@ class GridEventService:
             planned_kw=[] if group is None else [round(float(x), 6) for x in group.planned_kw],
             paused_jobs=0 if group is None else group.paused,
         )
+
+
+def _as_pauses(jobs: list[JobLoad]) -> list[Planned]:
+    """The pausable jobs as pauses (to bound a lead: what pausing them all would take)."""
+    return [Planned("Pause", j.key, j.cluster, -j.kw, "") for j in jobs if j.pausable]
 
 
 def _short(req: Request, running: list[JobLoad], steps: list[Planned]) -> bool:
