@@ -167,3 +167,39 @@ def test_a_budget_step_down_is_pre_curtailed() -> None:
     world.clock.t = START + 3600
     svc.enforce_budget("eu-central")
     assert all(world.status(k)["pause"]["step"] == "Resuming" for k in paused(world, ks))
+
+
+def test_an_event_cancelled_before_its_window_releases_what_it_paused_ahead() -> None:
+    """The VEN marks a pending event the VTN withdrew ``Cancelled``: what pre-curtailment
+    paused resumes, starts are no longer held, and the condition says so (once)."""
+    world = World.make()
+    ks = keys(8)
+    start_running(world, ks, PAUSABLE)
+    svc = service(world)
+    body = grid_event("peak", START, START + 3600, reducePercent=25)
+    world.clock.t = START - REACTION
+    reconcile(svc, body)
+    assert len(paused(world, ks)) == 2
+    pods_gone(world)
+    body["status"]["phase"] = "Cancelled"
+    world.clock.t = START - 20
+    st = reconcile(svc, body)
+    assert [a["type"] for a in st["actions"]][-2:] == ["Resume", "Resume"]
+    assert all(world.status(k)["pause"]["step"] == "Resuming" for k in paused(world, ks))
+    assert svc.hold_reason("eu-central", KW, "team-a/new", None) is None
+    cond = {c["type"]: c for c in st["conditions"]}["PreCurtailment"]
+    assert (cond["status"], cond["reason"]) == ("False", "Released")
+    assert svc.reconcile("peak", body) == {}, "nothing more to do"
+
+
+def test_the_condition_ends_when_the_window_opens() -> None:
+    world = World.make()
+    start_running(world, keys(8), PAUSABLE)
+    svc = service(world)
+    body = grid_event("peak", START, START + 3600, reducePercent=25)
+    world.clock.t = START - REACTION
+    reconcile(svc, body)
+    world.clock.t = START
+    st = reconcile(svc, body)
+    cond = {c["type"]: c for c in st["conditions"]}["PreCurtailment"]
+    assert (st["phase"], cond["status"], cond["reason"]) == ("Active", "False", "WindowOpened")

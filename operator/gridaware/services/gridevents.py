@@ -262,7 +262,13 @@ class GridEventService:
         w = spec.window
         if status.phase in ("Completed", "Cancelled"):
             self._export(name, spec, status)
-            return {}
+            if status.phase == "Cancelled" and _pre_curtailing(status):
+                self._release(name, uid, status)
+            return (
+                {}
+                if status == before
+                else status.model_dump(by_alias=True, exclude_none=True, mode="json")
+            )
         if now < w.start_epoch:
             status.phase = "Pending"
             if spec.kind == "Curtail":
@@ -291,6 +297,12 @@ class GridEventService:
                 else ""
             )
             self._post(name, uid, "Normal", "Started", f"{spec.kind} window opened{ahead}")
+            if _pre_curtailing(status):
+                status.conditions = lifecycle.set_condition(
+                    status.conditions, "PreCurtailment", "False", "WindowOpened",
+                    f"{plan.PRE} ended: the window is open", status.observed_generation,
+                    rfc3339(self.clock.wall()),
+                )  # fmt: skip
         status.phase = "Active"
         if status.baseline_kw is None:
             status.baseline_kw = round(current, 6)
@@ -358,6 +370,24 @@ class GridEventService:
         status.current_kw = round(current, 6)  # holds until the first sample in the window
         self._ahead_condition(status, req, current, reaction, ahead)
         return status
+
+    def _release(self, name: str, uid: str, status: GridEventStatus) -> None:
+        """A pre-curtailed event cancelled before its window (the VEN marks one the VTN
+        withdrew ``Cancelled``): stop holding, resume what it paused (ramp-limited, over as
+        many rounds as that takes), then mark the pre-curtailment released."""
+        with self._lock:
+            self._active.pop(name, None)
+        if self.resume_all(name, uid, status) > 0:
+            return
+        status.conditions = lifecycle.set_condition(
+            status.conditions,
+            "PreCurtailment",
+            "False",
+            "Released",
+            f"{plan.PRE}: the event was cancelled before its window; what it paused resumed",
+            status.observed_generation,
+            rfc3339(self.clock.wall()),
+        )
 
     def _reaction(self, running: list[JobLoad]) -> float:
         """Grid seconds from a pause decision to its load measured gone: the longest
@@ -859,6 +889,10 @@ class GridEventService:
             planned_kw=[] if group is None else [round(float(x), 6) for x in group.planned_kw],
             paused_jobs=0 if group is None else group.paused,
         )
+
+
+def _pre_curtailing(status: GridEventStatus) -> bool:
+    return any(c.type == "PreCurtailment" and c.status == "True" for c in status.conditions)
 
 
 def _as_pauses(jobs: list[JobLoad]) -> list[Planned]:
