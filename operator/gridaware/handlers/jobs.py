@@ -1,7 +1,8 @@
 """GridAwareJob handler: every change the hub's watch reports is remembered, and its key
 queued unless only the status changed (mostly this operator's own writes coming back); the
 work queue's workers call the placement service (retries stay in memory, so the operator
-writes nothing on a job but its status)."""
+writes nothing on a job but its status). The handler only takes note, so it runs on Kopf's
+event loop: a hop to Kopf's thread pool per event cost more than the handler."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ JOBS = "gridawarejobs"
 
 
 @kopf.on.event(GROUP, VERSION, JOBS)
-def watched(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def watched(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     services: Services = memo.services
     key = services.placement.watched(dict(body), deleted=event.get("type") == "DELETED")
     rec = services.statuses.get(key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,97 @@ def raw_get(client: kubernetes.client.ApiClient, path: str) -> tuple[int, str]:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterUnreachableError(str(exc)) from exc
     return int(response.status), bytes(data or b"").decode("utf-8", "replace")
+
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def request_json(
+    client: kubernetes.client.ApiClient,
+    method: str,
+    path: str,
+    body: object = None,
+    query: list[tuple[str, str]] | None = None,
+    content_type: str = "application/json",
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    answer: bool = True,
+) -> dict[str, Any]:
+    """One API request with a plain JSON body and answer (``{}`` when ``answer`` is False).
+
+    The hot paths (member Job create, list and watch, status patches, Events) skip the
+    client's typed models: building and validating them cost more CPU than the request
+    itself. A refusal raises the ``ApiException`` the typed call would have raised."""
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    method, url, headers, payload, _ = client.param_serialize(
+        method,
+        path,
+        query_params=query,
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = client.call_api(method, url, headers, payload, _request_timeout=timeout)
+    data = bytes(response.read() or b"")  # type: ignore[no-untyped-call]
+    if not 200 <= response.status <= 299:
+        raise ApiException.from_response(  # (it raises the status's own subclass)
+            http_resp=response, body=data.decode("utf-8", "replace"), data=None
+        )
+    if not answer:
+        return {}
+    try:
+        out = json.loads(data)
+    except ValueError:
+        raise ApiException(status=0, reason=f"{method} {path}: the answer is not JSON") from None
+    return out if isinstance(out, dict) else {}
+
+
+def watch_json(
+    client: kubernetes.client.ApiClient,
+    path: str,
+    query: list[tuple[str, str]],
+    timeout_seconds: int,
+) -> Iterator[dict[str, Any]]:
+    """The events of a watch on ``path`` as JSON dicts (``{"type", "object"}``), until the
+    server ends it after ``timeout_seconds``; plain JSON for the same reason as
+    ``request_json``."""
+    query = [*query, ("watch", "true"), ("timeoutSeconds", str(timeout_seconds))]
+    method, url, headers, _, _ = client.param_serialize(
+        "GET",
+        path,
+        query_params=query,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    response = client.call_api(method, url, headers, _request_timeout=(3.0, timeout_seconds + 10))
+    raw = response.response
+    try:
+        if not 200 <= response.status <= 299:
+            data = bytes(response.read() or b"")  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(
+                http_resp=response, body=data.decode("utf-8", "replace"), data=None
+            )
+        buffer = bytearray()
+        for chunk in raw.stream(amt=None, decode_content=False):
+            buffer.extend(chunk)
+            end = buffer.rfind(b"\n")
+            if end < 0:
+                continue
+            lines, buffer = bytes(buffer[:end]), buffer[end + 1 :]
+            for line in lines.split(b"\n"):
+                if line.strip():
+                    yield _event(line)
+    finally:
+        raw.release_conn()
+
+
+def _event(line: bytes) -> dict[str, Any]:
+    try:
+        out = json.loads(line)
+    except ValueError:
+        raise ApiException(status=0, reason="a watch event is not JSON") from None
+    return out if isinstance(out, dict) else {}
 
 
 def is_ready(client: kubernetes.client.ApiClient) -> bool:

@@ -247,7 +247,7 @@ class EventRecorder:
 
     def __init__(self, client: kubernetes.client.ApiClient, limit: int = 2000) -> None:
         self._client = client
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=limit)
+        self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=limit)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -267,13 +267,10 @@ class EventRecorder:
                     self._queue.get_nowait()
 
     def _run(self) -> None:
-        api = kubernetes.client.CoreV1Api(self._client)
         while True:
             namespace, event = self._queue.get()
             with contextlib.suppress(*FAILURES):
-                api.create_namespaced_event(
-                    namespace, event, _request_timeout=clients.DEFAULT_TIMEOUT
-                )
+                hub.post_event(self._client, namespace, event)
 
 
 class GridEventApi:

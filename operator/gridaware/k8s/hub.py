@@ -15,7 +15,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from gridaware.api.v1alpha1 import GROUP, VERSION
-from gridaware.k8s.clients import DEFAULT_TIMEOUT
+from gridaware.k8s.clients import DEFAULT_TIMEOUT, MERGE_PATCH, request_json
 
 
 class SecretError(RuntimeError):
@@ -70,23 +70,15 @@ def _custom(client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObje
 def patch_job_status(
     client: kubernetes.client.ApiClient, namespace: str, name: str, status: dict[str, Any]
 ) -> None:
-    _custom(client).patch_namespaced_custom_object_status(
-        GROUP,
-        VERSION,
-        namespace,
-        "gridawarejobs",
-        name,
-        {"status": status},
-        _request_timeout=DEFAULT_TIMEOUT,
-    )
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/gridawarejobs/{name}/status"
+    request_json(client, "PATCH", path, {"status": status}, content_type=MERGE_PATCH, answer=False)
 
 
 def patch_cluster_status(
     client: kubernetes.client.ApiClient, name: str, status: dict[str, Any]
 ) -> None:
-    _custom(client).patch_cluster_custom_object_status(
-        GROUP, VERSION, "gridclusters", name, {"status": status}, _request_timeout=DEFAULT_TIMEOUT
-    )
+    path = f"/apis/{GROUP}/{VERSION}/gridclusters/{name}/status"
+    request_json(client, "PATCH", path, {"status": status}, content_type=MERGE_PATCH, answer=False)
 
 
 def list_jobs(client: kubernetes.client.ApiClient) -> list[dict[str, Any]]:
@@ -123,33 +115,37 @@ def list_clusters(client: kubernetes.client.ApiClient) -> list[dict[str, Any]]:
 
 def event_body(
     obj: dict[str, Any], type_: str, reason: str, message: str, component: str = "gridaware"
-) -> tuple[str, kubernetes.client.CoreV1Event]:
+) -> tuple[str, dict[str, Any]]:
     """(namespace, Event) about ``obj`` (a GridAwareJob or GridCluster body)."""
     meta = obj.get("metadata", {})
     namespace = meta.get("namespace") or "default"
-    now = dt.datetime.now(dt.UTC)
-    event = kubernetes.client.CoreV1Event.model_validate(
-        {
-            "metadata": {"generateName": f"{meta.get('name', 'object')}.", "namespace": namespace},
-            "involvedObject": {
-                "apiVersion": obj.get("apiVersion"),
-                "kind": obj.get("kind"),
-                "name": meta.get("name"),
-                "namespace": meta.get("namespace"),
-                "uid": meta.get("uid"),
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": component},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "reportingComponent": component,
-            "reportingInstance": component,
-        }
-    )
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta.get('name', 'object')}.", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind"),
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": component},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "reportingComponent": component,
+        "reportingInstance": component,
+    }
     return namespace, event
+
+
+def post_event(client: kubernetes.client.ApiClient, namespace: str, event: dict[str, Any]) -> None:
+    request_json(client, "POST", f"/api/v1/namespaces/{namespace}/events", event, answer=False)
 
 
 def peering_status(client: kubernetes.client.ApiClient, name: str) -> dict[str, Any]:

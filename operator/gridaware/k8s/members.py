@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import kubernetes.client
-import kubernetes.watch
 from kubernetes.client.exceptions import ApiException
 
 from gridaware.api.v1alpha1 import (
@@ -26,14 +25,7 @@ from gridaware.api.v1alpha1 import (
     job_label_value,
 )
 from gridaware.core import quantity
-from gridaware.k8s.clients import DEFAULT_TIMEOUT
-
-_SERIALIZER = kubernetes.client.ApiClient()
-
-
-def _to_wire(obj: Any) -> Any:
-    """A client model as the API's JSON (camelCase keys)."""
-    return _SERIALIZER.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+from gridaware.k8s.clients import DEFAULT_TIMEOUT, request_json, watch_json
 
 
 def _with_env(job_spec: dict[str, Any], env: dict[str, str], label: str) -> None:
@@ -118,44 +110,38 @@ def job_manifest(
     }
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else str(value)
-
-
-def state_of(cluster: str, job: kubernetes.client.V1Job) -> MemberJobState:
-    meta = job.metadata or kubernetes.client.V1ObjectMeta()
-    status = job.status or kubernetes.client.V1JobStatus()
-    annotations = (meta.annotations if meta else None) or {}
+def state_of(cluster: str, job: dict[str, Any]) -> MemberJobState:
+    """What the operator keeps of a member Job (its JSON body)."""
+    meta, status = job.get("metadata") or {}, job.get("status") or {}
+    annotations = meta.get("annotations") or {}
     complete = failed = False
     message = ""
-    for c in status.conditions or []:
-        if c.status != "True":
+    for c in status.get("conditions") or []:
+        if c.get("status") != "True":
             continue
-        if c.type == "Complete":
+        if c.get("type") == "Complete":
             complete = True
-        elif c.type == "Failed":
+        elif c.get("type") == "Failed":
             failed = True
-            message = f"{c.reason or 'Failed'}: {c.message or ''}".strip(": ")
+            message = f"{c.get('reason') or 'Failed'}: {c.get('message') or ''}".strip(": ")
     return MemberJobState(
         cluster=cluster,
-        namespace=meta.namespace,
-        name=meta.name,
-        uid=meta.uid,
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
         owner_uid=annotations.get(OWNER_UID_ANNOTATION),
         owner=annotations.get(OWNER_ANNOTATION),
-        active=status.active or 0,
-        ready=status.ready or 0,
-        succeeded=status.succeeded or 0,
-        failed=status.failed or 0,
+        active=int(status.get("active") or 0),
+        ready=int(status.get("ready") or 0),
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
         complete=complete,
         failed_condition=failed,
         message=message,
-        start_time=_iso(status.start_time),
-        completion_time=_iso(status.completion_time),
-        resource_version=meta.resource_version or "",
-        requests=quantity.job_requests(_to_wire(job.spec) if job.spec else {})[0],
+        start_time=status.get("startTime"),
+        completion_time=status.get("completionTime"),
+        resource_version=meta.get("resourceVersion", ""),
+        requests=quantity.job_requests(job.get("spec") or {})[0],
         ttl_after_finished=_int(annotations.get(TTL_ANNOTATION)),
     )
 
@@ -167,6 +153,11 @@ def _int(text: str | None) -> int | None:
         return None
 
 
+def _jobs_path(namespace: str | None = None, name: str | None = None) -> str:
+    path = f"/apis/batch/v1/namespaces/{namespace}/jobs" if namespace else "/apis/batch/v1/jobs"
+    return f"{path}/{name}" if name else path
+
+
 def create_job(
     client: kubernetes.client.ApiClient,
     manifest: dict[str, Any],
@@ -174,34 +165,25 @@ def create_job(
 ) -> tuple[str, bool]:
     """Create the member Job; (uid, created). An existing Job of the same owner is adopted;
     one of another owner is a conflict (ValueError)."""
-    batch = kubernetes.client.BatchV1Api(client)
     ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+
+    def create() -> str:
+        out = request_json(client, "POST", _jobs_path(ns), manifest)
+        return str((out.get("metadata") or {}).get("uid", ""))
+
     try:
-        job = batch.create_namespaced_job(
-            ns, kubernetes.client.V1Job.model_validate(manifest), _request_timeout=DEFAULT_TIMEOUT
-        )
-        return _uid(job), True
+        return create(), True
     except ApiException as exc:
         if exc.status == 404:  # namespace missing
             ensure_namespace(client, ns, namespace_labels)
-            job = batch.create_namespaced_job(
-                ns,
-                kubernetes.client.V1Job.model_validate(manifest),
-                _request_timeout=DEFAULT_TIMEOUT,
-            )
-            return _uid(job), True
+            return create(), True
         if exc.status != 409:
             raise
-    existing = batch.read_namespaced_job(name, ns, _request_timeout=DEFAULT_TIMEOUT)
-    meta = existing.metadata or kubernetes.client.V1ObjectMeta()
-    owner = (meta.annotations or {}).get(OWNER_UID_ANNOTATION)
+    meta = request_json(client, "GET", _jobs_path(ns, name)).get("metadata") or {}
+    owner = (meta.get("annotations") or {}).get(OWNER_UID_ANNOTATION)
     if owner != manifest["metadata"]["annotations"][OWNER_UID_ANNOTATION]:
         raise ValueError(f"a Job {ns}/{name} not created by this GridAwareJob already exists")
-    return _uid(existing), False
-
-
-def _uid(job: kubernetes.client.V1Job) -> str:
-    return str(job.metadata.uid) if job.metadata else ""
+    return str(meta.get("uid", "")), False
 
 
 def ensure_namespace(
@@ -256,45 +238,36 @@ def list_jobs(
     client: kubernetes.client.ApiClient, cluster: str
 ) -> tuple[list[MemberJobState], str]:
     """Every gridaware Job in the member and the list's resourceVersion (to watch from)."""
-    jobs = kubernetes.client.BatchV1Api(client).list_job_for_all_namespaces(
-        label_selector=JOB_LABEL, _request_timeout=(3.0, 60.0)
+    out = request_json(
+        client, "GET", _jobs_path(), query=[("labelSelector", JOB_LABEL)], timeout=(3.0, 60.0)
     )
-    rv = jobs.metadata.resource_version if jobs.metadata else ""
-    return [state_of(cluster, j) for j in jobs.items], str(rv or "")
+    rv = (out.get("metadata") or {}).get("resourceVersion", "")
+    return [state_of(cluster, j) for j in out.get("items") or []], str(rv or "")
 
 
 def watch_jobs(
     client: kubernetes.client.ApiClient, cluster: str, resource_version: str, timeout_seconds: int
 ) -> Iterator[tuple[str, MemberJobState]]:
     """Events (ADDED, MODIFIED, DELETED) of gridaware Jobs from ``resource_version`` on."""
-    w = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
-    for event in w.stream(  # type: ignore[no-untyped-call]
-        kubernetes.client.BatchV1Api(client).list_job_for_all_namespaces,
-        label_selector=JOB_LABEL,
-        resource_version=resource_version,
-        timeout_seconds=timeout_seconds,
-        allow_watch_bookmarks=False,
-        _request_timeout=(3.0, timeout_seconds + 10),
-    ):
-        obj = event["object"]
-        if event["type"] == "ERROR":
+    query = [("labelSelector", JOB_LABEL), ("resourceVersion", resource_version)]
+    for event in watch_json(client, _jobs_path(), query, timeout_seconds):
+        if event.get("type") == "ERROR":
             raise ApiException(status=410, reason="watch expired")
-        yield str(event["type"]), state_of(cluster, obj)
+        yield str(event.get("type")), state_of(cluster, event.get("object") or {})
 
 
 def capacity(client: kubernetes.client.ApiClient) -> tuple[Resources, Resources]:
     """(allocatable of ready nodes, requests of running pods that gridaware did not create)."""
-    core = kubernetes.client.CoreV1Api(client)
     allocatable = Resources()
-    for node in core.list_node(_request_timeout=DEFAULT_TIMEOUT).items:
-        status = node.status
+    for node in request_json(client, "GET", "/api/v1/nodes").get("items") or []:
+        status = node.get("status") or {}
         ready = any(
-            c.type == "Ready" and c.status == "True"
-            for c in (status.conditions if status else None) or []
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
         )
-        if not ready or (node.spec and node.spec.unschedulable) or status is None:
+        if not ready or (node.get("spec") or {}).get("unschedulable") or not status:
             continue
-        alloc = status.allocatable or {}
+        alloc = status.get("allocatable") or {}
         allocatable = allocatable.plus(
             Resources(
                 cpu=quantity.parse(alloc.get("cpu", 0)),
@@ -304,15 +277,20 @@ def capacity(client: kubernetes.client.ApiClient) -> tuple[Resources, Resources]
         )
     requested = Resources()
     # gridaware's own pods are accounted from their Jobs: list only the others
-    pods = core.list_pod_for_all_namespaces(
-        field_selector="status.phase!=Succeeded,status.phase!=Failed",
-        label_selector=f"!{JOB_LABEL}",
-        _request_timeout=(3.0, 60.0),
+    pods = request_json(
+        client,
+        "GET",
+        "/api/v1/pods",
+        query=[
+            ("fieldSelector", "status.phase!=Succeeded,status.phase!=Failed"),
+            ("labelSelector", f"!{JOB_LABEL}"),
+        ],
+        timeout=(3.0, 60.0),
     )
-    for pod in pods.items:
-        if pod.spec is None or not pod.spec.node_name:
-            continue
-        requested = requested.plus(quantity.pod_requests(_to_wire(pod.spec)))
+    for pod in pods.get("items") or []:
+        spec = pod.get("spec") or {}
+        if spec.get("nodeName"):
+            requested = requested.plus(quantity.pod_requests(spec))
     return allocatable, requested
 
 

@@ -48,7 +48,7 @@ from kubernetes.client.exceptions import ApiException
 from gridaware.api.v1alpha1 import API_VERSION
 from gridaware.core import namespaces
 from gridaware.core.podsecurity import Level, namespace_labels
-from gridaware.k8s.clients import DEFAULT_TIMEOUT, ClusterUnreachableError
+from gridaware.k8s.clients import DEFAULT_TIMEOUT, ClusterUnreachableError, request_json
 
 MEMBER_NAMESPACE = "gridaware-system"
 SERVICE_ACCOUNT = "gridaware-operator"
@@ -352,16 +352,16 @@ def resource_path(doc: dict[str, Any]) -> str:
 
 def apply(client: kubernetes.client.ApiClient, doc: dict[str, Any]) -> None:
     """Server-side apply of one manifest (create or update; idempotent)."""
-    method, url, headers, body, _ = client.param_serialize(
-        "PATCH",
-        resource_path(doc),
-        query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-        header_params={"Content-Type": "application/apply-patch+yaml"},
-        body=json.dumps(doc),
-        auth_settings=["BearerToken"],
-    )
     try:
-        client.call_api(method, url, headers, body, _request_timeout=DEFAULT_TIMEOUT).read()  # type: ignore[no-untyped-call]
+        request_json(
+            client,
+            "PATCH",
+            resource_path(doc),
+            doc,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            content_type="application/apply-patch+yaml",  # JSON is YAML
+            answer=False,
+        )
     except ApiException as exc:
         raise JoinError(
             f"cannot apply {doc['kind']} {doc['metadata']['name']}: {_why(exc)}"
