@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -23,10 +24,12 @@ from kubernetes.client.exceptions import ApiException
 
 from gridaware.api.v1alpha1 import MemberJobState, Resources
 from gridaware.core import peering
+from gridaware.core.ratelimit import TokenBucket
 from gridaware.k8s import clients, gridevents, hub, members
 from gridaware.k8s.clients import FAILURES
 
 log = logging.getLogger("gridaware.peering")
+events_log = logging.getLogger("gridaware.events")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -243,16 +246,31 @@ def _alive(peer: dict[str, Any], now: float) -> bool:
 class EventRecorder:
     """Posts Events from a background thread, like client-go's event broadcaster: services
     never wait for them, and under a burst the queue is bounded (the oldest are dropped; the
-    status carries the same information)."""
+    status carries the same information). Normal Events are also limited to ``normal_rate``
+    per second (burst ``normal_burst``), so that placing ten thousand jobs does not add ten
+    thousand writes to the hub; Warnings are never limited."""
 
-    def __init__(self, client: kubernetes.client.ApiClient, limit: int = 2000) -> None:
+    def __init__(
+        self,
+        client: kubernetes.client.ApiClient,
+        limit: int = 2000,
+        normal_rate: float = 10.0,
+        normal_burst: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=limit)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._normal = TokenBucket(normal_rate, normal_burst)
+        self._clock = clock
+        self._skipped = 0
+        self._told = clock()
 
     def post(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """An Event about ``obj`` (a body or ``{apiVersion, kind, metadata}``)."""
+        if type_ == "Normal" and not self._admit():
+            return
         namespace, event = hub.event_body(obj, type_, reason, message)
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -265,6 +283,17 @@ class EventRecorder:
             except queue.Full:
                 with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()
+
+    def _admit(self) -> bool:
+        now = self._clock()
+        with self._lock:
+            if self._normal.take(now):
+                return True
+            self._skipped += 1
+            if now - self._told >= 60.0:
+                events_log.info("%d Normal Events not posted (rate limit)", self._skipped)
+                self._skipped, self._told = 0, now
+            return False
 
     def _run(self) -> None:
         while True:
