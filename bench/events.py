@@ -67,10 +67,18 @@ def job(name: str, schedule: dict[str, Any] | None = None) -> dict[str, Any]:
                 },
                 "spec": {
                     "restartPolicy": "Never",
+                    "securityContext": {  # the restricted Pod Security profile
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [
                         {
                             "name": "main",
                             "image": "train:1",
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
                             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
                         }
                     ],
@@ -263,6 +271,9 @@ def main() -> None:
             b.api.create_namespaced_custom_object(GROUP, VERSION, "bench", "gridawarejobs", job(n))
         if not b.wait(lambda: b.running(names) == len(names), 180):
             print(f"only {b.running(names)} of {len(names)} jobs run; giving up")
+            bodies = {x["metadata"]["name"]: x for x in hub.list_jobs(client)}
+            print("first job's status:", (bodies.get(names[0]) or {}).get("status"))
+            print("operator log (tail):", *op.log.read_text().splitlines()[-40:], sep="\n  ")
             return
         times = sorted(part1(b, names, args.events))
         if times:

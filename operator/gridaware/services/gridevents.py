@@ -844,6 +844,8 @@ class GridEventService:
         and resume nothing the coming cap could not take. Returns the room the coming cap
         leaves (inf: no step within reach) and whether anything was paused."""
         b = m.spec.power_budget
+        if b is None or not (b.hourly or b.schedule):
+            return float("inf"), False  # a standing cap (or none) has no step to meet
         running = [j for j in loads if j.state is LoadState.RUNNING]
         paused = self._paused_by(BUDGET)
         mine = [j for j in loads if j.state is LoadState.PAUSED and j.key in paused]
