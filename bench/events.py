@@ -168,12 +168,27 @@ class Bench:
 NOTICE_1X = 3.0  # part 1: seconds from an event's creation to its window
 
 
-def part1(b: Bench, names: list[str], events: int) -> list[float]:
+def on_target(st: dict[str, Any]) -> bool:
+    """The event's last measured load (``currentKw``, written each round, while Pending once
+    pre-curtailment has begun) is at or below its target."""
+    cur, target = st.get("currentKw"), st.get("targetKw")
+    return cur is not None and target is not None and float(cur) <= float(target) + 0.001
+
+
+def part1(b: Bench, names: list[str], events: int) -> tuple[list[float], list[float]]:
+    """Time to target of each event, and the wall seconds from its creation until its
+    status first showed the load on target (polled every 0.2 s: the whole reaction)."""
     times: list[float] = []
+    reactions: list[float] = []
     for i in range(events):
         name = f"curtail-{i:03d}"
         now = time.time()
         b.create(curtail(name, now + NOTICE_1X, now + 600))
+        end = now + 120
+        while time.time() < end and not on_target(b.event(name)):
+            time.sleep(0.2)
+        if on_target(b.event(name)):
+            reactions.append(time.time() - now)
         b.wait(lambda n=name: b.event(n).get("timeToTargetSeconds") is not None, 120)
         ttt = b.event(name).get("timeToTargetSeconds")
         if ttt is not None:
@@ -182,7 +197,7 @@ def part1(b: Bench, names: list[str], events: int) -> list[float]:
         if not b.wait(lambda: b.running(names) == len(names), 180):
             print(f"after {name}: only {b.running(names)} of {len(names)} jobs run again")
             break
-    return times
+    return times, reactions
 
 
 def part2(b: Bench, op: OperatorProcess, names: list[str], work: Path, notice: float) -> None:
@@ -202,6 +217,7 @@ def part2(b: Bench, op: OperatorProcess, names: list[str], work: Path, notice: f
         body = job(n, sched)
         b.api.create_namespaced_custom_object(GROUP, VERSION, "bench", "gridawarejobs", body)
     b.wait(lambda: b.running(names + urgent) == len(names) + len(urgent), 180)
+    at_creation = b.running(names + urgent)
     start = parse_time(REPLAY_START) + (time.time() - began) * SPEEDUP + notice * 60
     b.create(curtail("three-hours", start, start + 3 * 3600))
     b.wait(lambda: b.event("three-hours").get("phase") == "Completed", 3 * 3600 / SPEEDUP + 120)
@@ -210,7 +226,12 @@ def part2(b: Bench, op: OperatorProcess, names: list[str], work: Path, notice: f
     bodies = {x["metadata"]["name"]: x for x in hub.list_jobs(b.client)}
     ahead = [a for a in st.get("actions", []) if "pre-curtailment" in a.get("reason", "")]
     first = min((parse_time(a["time"]) for a in ahead), default=start)
-    touched = [n for n in urgent if (bodies[n].get("status") or {}).get("pauses")]
+    by = {
+        n: [p.get("requestedBy") for p in (bodies[n].get("status") or {}).get("pauses", [])]
+        for n in urgent
+    }
+    touched = [n for n in urgent if "GridEvent/three-hours" in by[n]]
+    others = sorted({r for n in urgent for r in by[n] if r != "GridEvent/three-hours"})
     share = (base - achieved) / base if base else 0.0
     compliance = 100 * float(st.get("compliance", 0))
     ttt = float(st.get("timeToTargetSeconds") or 0)
@@ -225,14 +246,28 @@ def part2(b: Bench, op: OperatorProcess, names: list[str], work: Path, notice: f
         f" baseline {base:.1f} kW, achieved {achieved:.1f} kW"
         f" -> curtailed {100 * share:.1f} % held; compliance {compliance:.1f} %;"
         f" time to target {float(st.get('timeToTargetSeconds') or 0) / 60:.0f} grid min;"
-        f" jobs whose deadline could not wait that were paused: {len(touched)} (target 0,"
+        f" jobs whose deadline could not wait that the event paused: {len(touched)} (target 0;"
+        f" paused by others: {', '.join(str(o) for o in others) or 'none'};"
         f" they ran in {', '.join(sorted(str(c) for c in placed))})"
     )
+    print(f"  {at_creation} of {len(names) + len(urgent)} jobs ran when the event was created")
+    steps = [
+        f"{a['type']} {(a.get('job') or '').split('/')[-1]}"
+        f" {(parse_time(a['time']) - start) / 60:+.0f}"
+        for a in st.get("actions", [])
+        if a["type"] != "Resume"
+    ]
+    print(f"  actions (grid minutes from the window start): {', '.join(steps)}")
     print(
         f"  at {SPEEDUP:g}x a wall second is {SPEEDUP / 60:g} grid minutes: the reaction time "
         f"costs {100 * ttt / window:.0f} % of the window; after the target was reached the "
         f"load was {after:.1f} kW, {100 * (base - after) / base:.1f} % below the baseline"
     )
+
+
+def p99(xs: list[float]) -> float:
+    """The 99th percentile of sorted ``xs`` (the largest for fewer than 100)."""
+    return xs[min(len(xs) - 1, int(0.99 * len(xs)))]
 
 
 def write_flat(root: Path) -> None:
@@ -275,15 +310,21 @@ def main() -> None:
             print("first job's status:", (bodies.get(names[0]) or {}).get("status"))
             print("operator log (tail):", *op.log.read_text().splitlines()[-40:], sep="\n  ")
             return
-        times = sorted(part1(b, names, args.events))
+        found, reactions = part1(b, names, args.events)
+        times = sorted(found)
         if times:
-            p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
             print(
                 f"time from event start to target (Curtail 25 %, {len(names)} jobs of 1.2 kW, 1x, "
                 f"created {NOTICE_1X:g} s ahead) over {len(times)} events: p50 "
-                f"{statistics.median(times):.1f} s, p99 {p99:.1f} s, max {times[-1]:.1f} s"
-                f"   (target < 30 s); from creation (at most; 0 s above: met by the start): p50 "
-                f"{statistics.median(times) + NOTICE_1X:.1f} s, p99 {p99 + NOTICE_1X:.1f} s"
+                f"{statistics.median(times):.1f} s, p99 {p99(times):.1f} s, max {times[-1]:.1f} s"
+                f"   (target < 30 s)"
+            )
+        if reactions:
+            r = sorted(reactions)
+            print(
+                f"  from the event's creation to its status showing the load on target (the "
+                f"whole reaction, pre-curtailment acting at once): p50 {statistics.median(r):.1f}"
+                f" s, p99 {p99(r):.1f} s, max {r[-1]:.1f} s over {len(r)} events"
             )
         part2(b, op, names, work, args.notice)
     finally:
