@@ -319,10 +319,15 @@ def oracle_interruptible_bound(ctx: Context) -> float:
     """Lower bound on carbon (kg) with perfect foresight and free suspend/resume and moves:
     each job runs in the cheapest hours among all regions before its deadline (no capacity).
     """
+    return float(oracle_interruptible_bound_jobs(ctx).sum())
+
+
+def oracle_interruptible_bound_jobs(ctx: Context) -> F64:
+    """``oracle_interruptible_bound`` per job (kg), so a report can split it (by season)."""
     from gridaware.sim.engine import WATTS_PER_CPU  # noqa: PLC0415
 
     w, reg = ctx.work, ctx.regions
-    total = 0.0
+    out = np.zeros(w.count)
     for j in range(w.count):
         a0, a1 = int(np.floor(w.arrival[j])), int(np.ceil(w.deadline[j]))
         window = (reg.carbon[:, a0:a1] * reg.pue[:, None]).ravel()
@@ -333,8 +338,8 @@ def oracle_interruptible_bound(ctx: Context) -> float:
         g = cheapest[:whole].sum() + (need - whole) * (
             cheapest[whole] if whole < cheapest.size else 0.0
         )
-        total += g * w.cpus[j] * WATTS_PER_CPU / 1000
-    return total / 1000
+        out[j] = g * w.cpus[j] * WATTS_PER_CPU / 1e6
+    return out
 
 
 POLICIES = {

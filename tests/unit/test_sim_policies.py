@@ -1,0 +1,66 @@
+"""The simulator's perfect-foresight bounds per job (issue 12: the temporal bench reports the
+shares of the interruptible bound per half of the trace, so the bound must split by job)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridaware.core import planning
+from gridaware.sim import policies
+from gridaware.sim.engine import WATTS_PER_CPU, Context, Params, Schedule
+from gridaware.sim.report import capacities
+from gridaware.sim.scenario import Forecasts, Regions, Workload
+
+HORIZON = 48
+
+
+def _context(carbon: np.ndarray, jobs: list[tuple[float, float, int]], slack: float) -> Context:
+    r, t = carbon.shape
+    regions = Regions([f"Z{i}" for i in range(r)], carbon, carbon * 0 + 50, ["x"] * r, np.ones(r))
+    a = np.array([j[0] for j in jobs])
+    ln = np.array([j[1] for j in jobs])
+    cpus = np.array([float(j[2]) for j in jobs])
+    work = Workload(a, ln, cpus, np.arange(a.size) % r, a + ln + slack)
+    regions.capacity = capacities(regions, work, 0.5)
+    ext = np.concatenate([carbon, carbon[:, :HORIZON]], axis=1)
+    future = np.lib.stride_tricks.sliding_window_view(ext, HORIZON, axis=1)[:, :t]
+    return Context(
+        regions, work, Forecasts(np.array(future), "perfect"), Params(slack=slack, horizon=HORIZON)
+    )
+
+
+def _per_job_kg(ctx: Context, sched: Schedule) -> np.ndarray:
+    reg, w = ctx.regions, ctx.work
+    job = np.array(sched.job, dtype=np.int64)
+    r = np.array(sched.region, dtype=np.int64)
+    g = planning.integrate(
+        planning.prefix(reg.carbon), reg.carbon, np.array(sched.start), np.array(sched.end), rows=r
+    )
+    out = np.zeros(w.count)
+    np.add.at(out, job, g * w.cpus[job] * WATTS_PER_CPU / 1e6 * reg.pue[r])
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 2),
+    st.lists(
+        st.tuples(st.floats(0, 30), st.floats(0.2, 6), st.integers(1, 4)), min_size=1, max_size=6
+    ),
+    st.integers(0, 8),
+    st.randoms(use_true_random=False),
+)
+def test_interruptible_bound_splits_by_job_and_bounds_each_job(
+    regions: int, jobs: list[tuple[float, float, int]], slack: int, rnd: object
+) -> None:
+    rng = np.random.default_rng(abs(hash(str(rnd))) % 2**32)
+    ctx = _context(rng.uniform(50, 500, size=(regions, 120)), jobs, float(slack))
+    per_job = policies.oracle_interruptible_bound_jobs(ctx)
+    assert per_job.shape == (len(jobs),)
+    assert np.isclose(per_job.sum(), policies.oracle_interruptible_bound(ctx))
+    # no schedule of a job (at once, or the non-interruptible oracle's) beats its bound
+    for name in ("now", "oracle"):
+        kg = _per_job_kg(ctx, policies.POLICIES[name](ctx))
+        assert np.all(per_job <= kg + 1e-12), name
