@@ -138,7 +138,7 @@ def main() -> None:
     state = local.up(
         plan(
             ["us-west", "eu-central", "us-east"],
-            nodes=NodePool(count=2, cpu="64", memory="512Gi", gpus=0, pods=max(2000, n // 4)),
+            nodes=NodePool(count=2, cpu="64", memory="512Gi", gpus=0, pods=max(2000, n)),
         ),
         workdir / "lab",
         log=lambda _m: None,

@@ -254,8 +254,8 @@ class EventRecorder:
         self,
         client: kubernetes.client.ApiClient,
         limit: int = 2000,
-        normal_rate: float = 10.0,
-        normal_burst: int = 100,
+        normal_rate: float = 5.0,
+        normal_burst: int = 50,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client

@@ -92,8 +92,8 @@ class Cache:
             self.members.pop(name, None)
 
     def member(self, name: str) -> Member | None:
-        with self.lock:
-            return self.members.get(name)
+        # no lock: one dict lookup is atomic, and every worker asks this for every job
+        return self.members.get(name)
 
     # --- member Jobs ---------------------------------------------------------------------
     def set_job(self, m: Member, state: MemberJobState) -> None:
@@ -186,8 +186,7 @@ class Cache:
     def unsettled(self) -> list[str]:
         """Members whose first probe has not ended: deciding before they are known would
         choose among the clusters that happened to answer first."""
-        with self.lock:
-            return sorted(m.name for m in self.members.values() if not m.settled)
+        return sorted(m.name for m in list(self.members.values()) if not m.settled)
 
     # --- snapshot ------------------------------------------------------------------------
     def snapshot(self) -> list[ClusterSnapshot]:
