@@ -215,3 +215,22 @@ def test_never_before_start_minus_lead_and_on_target_at_the_start(
     )
     if at_start - could <= r.target_kw:
         assert planned <= r.target_kw + events.TOLERANCE_KW
+
+
+@pytest.mark.parametrize(
+    ("resume", "expected"),
+    [
+        pytest.param(START - 600, ["a", "b"], id="back-before-the-start-counts"),
+        pytest.param(START + 600, ["a"], id="back-in-the-window-is-the-window-rounds-affair"),
+    ],
+)
+def test_load_paused_by_others_that_comes_back(resume: float, expected: list[str]) -> None:
+    """A job a run plan paused, planned to resume before the window opens, draws at the
+    start: pre-curtailment sheds for it too (and never pauses it)."""
+    running = [job("a"), job("b"), job("c"), job("d")]
+    back = job("r", state=LoadState.PAUSED, start=resume)
+    a = events.plan_ahead(req(30.0), running, [], START - REACTION, REACTION, resuming=[back])
+    assert [s.job for s in a.steps if s.type == "Pause"] == expected
+    assert events.load_at_start(req(30.0), running, START - REACTION, [back]) == 10.0 * (
+        3 + len(expected)
+    )

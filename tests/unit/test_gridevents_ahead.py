@@ -203,3 +203,21 @@ def test_the_condition_ends_when_the_window_opens() -> None:
     st = reconcile(svc, body)
     cond = {c["type"]: c for c in st["conditions"]}["PreCurtailment"]
     assert (st["phase"], cond["status"], cond["reason"]) == ("Active", "False", "WindowOpened")
+
+
+def test_a_job_a_run_plan_resumes_before_the_window_counts() -> None:
+    """One of eight jobs is paused by its run plan until 10 minutes before the window: the
+    baseline counts it (8 jobs' kW, not the 7 drawing now) and two others are paused ahead."""
+    world = World.make()
+    ks = keys(8)
+    start_running(world, ks, PAUSABLE)
+    rec = world.services.statuses.get(ks[7])
+    assert rec is not None
+    world.services.pause.pause(rec, "a greener window is forecast", "plan", START - 600)
+    pods_gone(world)
+    svc = service(world)
+    body = grid_event("peak", START, START + 3600, reducePercent=25)
+    world.clock.t = START - REACTION
+    st = reconcile(svc, body)
+    assert (st["baselineKw"], st["targetKw"]) == pytest.approx((8 * KW, 6 * KW))
+    assert len(pauses(st)) == 2 and ks[7] not in {a["job"] for a in pauses(st)}

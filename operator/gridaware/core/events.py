@@ -254,10 +254,20 @@ def runs_at(j: JobLoad, now: float, t: float) -> bool:
     return end is None or end > t
 
 
-def load_at_start(req: Request, running: list[JobLoad], now: float) -> float:
-    """The running load expected at the window start: jobs known to end before it left out
-    (the baseline a pre-curtailment fixes its target from)."""
-    return sum(j.kw for j in running if runs_at(j, now, req.start))
+def back_by(t: float, resuming: list[JobLoad], now: float) -> list[JobLoad]:
+    """Jobs paused by someone else (a run plan, another event) whose planned resume (their
+    ``start``) comes by ``t`` and that still run then: load that returns by itself."""
+    return [j for j in resuming if j.start <= t and runs_at(j, now, t)]
+
+
+def load_at_start(
+    req: Request, running: list[JobLoad], now: float, resuming: list[JobLoad] | None = None
+) -> float:
+    """The load expected at the window start: running jobs known to end before it left out,
+    paused ones planned to be back by then counted (the baseline a pre-curtailment fixes its
+    target from)."""
+    back = back_by(req.start, resuming or [], now)
+    return sum(j.kw for j in running if runs_at(j, now, req.start)) + sum(j.kw for j in back)
 
 
 def lead_time(deltas: list[float], ramp_kw_per_minute: float | None, reaction: float) -> float:
@@ -296,14 +306,18 @@ def plan_ahead(
     reaction: float,
     limits: Mapping[str, float] | None = None,
     begun: bool = False,
+    resuming: list[JobLoad] | None = None,
 ) -> Ahead:
     """Pre-curtailment of a Curtail whose window opens at ``req.start`` (> ``now``): a hold
     of starts (new ones too) and the pauses (``plan_curtail``'s, cheapest first, no moves)
     that bring the load at
     the start to ``req.target_kw``, and the lead they need (``reaction``: seconds from a
     pause decision to its load being gone; ``limits``: ramp limits by zone); the steps are
-    given only from ``start - lead`` on, or at once when pre-curtailment has ``begun``."""
+    given only from ``start - lead`` on, or at once when pre-curtailment has ``begun``.
+    ``resuming`` are jobs paused by others with a planned resume: those back by the start
+    count in its load (they are never paused here)."""
     at_start = [j for j in running if runs_at(j, now, req.start)]
+    at_start += back_by(req.start, resuming or [], now)
     overlapping = [j for j in deferred if runs_at(j, now, req.start)]
     steps = plan_curtail(req, at_start, overlapping, now)
     if not any(s.type == "HoldStarts" for s in steps):  # new starts would add to the load

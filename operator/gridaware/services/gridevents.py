@@ -319,6 +319,8 @@ class GridEventService:
         deferred = [j for j in loads if j.state is LoadState.DEFERRED]
         if spec.kind == "Curtail":
             running = [j for j in loads if j.state is LoadState.RUNNING]
+            # paused by others and back within a reaction: shed for them before they return
+            running += plan.back_by(now + self._reaction(running), self._resuming(name, loads), now)
             steps = plan.plan_curtail(req, running, deferred, now)
             if self.migration is not None and _short(req, running, steps):
                 moves, rooms = self._move_options(clusters, running, now)
@@ -346,16 +348,17 @@ class GridEventService:
         begun = status.baseline_kw is not None and status.target_kw is not None
         w = spec.window
         req = Request(name, "Curtail", 0.0, w.start_epoch, w.end_epoch, spec.mandatory)
+        resuming = self._resuming(name, loads)
         if status.baseline_kw is not None and status.target_kw is not None:
             baseline, target = status.baseline_kw, status.target_kw
-        else:  # the measured load less the jobs known to end before the window opens
-            ending = sum(j.kw for j in running) - plan.load_at_start(req, running, now)
-            baseline = max(0.0, current - ending)
+        else:  # measured, less the jobs known to end and plus those back before the start
+            change = plan.load_at_start(req, running, now, resuming) - sum(j.kw for j in running)
+            baseline = max(0.0, current + change)
             target = spec.target_kw(baseline)
         req = replace(req, target_kw=target)
         reaction = self._reaction(running)
         ahead = plan.plan_ahead(
-            req, running, deferred, now, reaction, self._limits(clusters), begun
+            req, running, deferred, now, reaction, self._limits(clusters), begun, resuming
         )
         if not ahead.steps:
             return status
@@ -370,6 +373,17 @@ class GridEventService:
         status.current_kw = round(current, 6)  # holds until the first sample in the window
         self._ahead_condition(status, req, current, reaction, ahead)
         return status
+
+    def _resuming(self, name: str, loads: list[JobLoad]) -> list[JobLoad]:
+        """Paused jobs with a planned resume that this event did not pause (a run plan's,
+        another event's or a budget's): their load comes back by itself."""
+        out = []
+        for j in loads:
+            rec = self.statuses.get(j.key) if j.state is LoadState.PAUSED else None
+            p = rec.status.pause if rec is not None else None
+            if p is not None and p.resume_at is not None and p.requested_by != requester(name):
+                out.append(j)
+        return out
 
     def _release(self, name: str, uid: str, status: GridEventStatus) -> None:
         """A pre-curtailed event cancelled before its window (the VEN marks one the VTN
