@@ -234,3 +234,12 @@ def test_load_paused_by_others_that_comes_back(resume: float, expected: list[str
     assert events.load_at_start(req(30.0), running, START - REACTION, [back]) == 10.0 * (
         3 + len(expected)
     )
+
+
+def test_a_resume_just_after_the_start_is_shed_for_a_reaction_ahead() -> None:
+    running = [job("a"), job("b"), job("c"), job("d")]
+    back = job("r", state=LoadState.PAUSED, start=START + 15)
+    a = events.plan_ahead(req(30.0), running, [], START - 10, REACTION, None, True, [back])
+    assert [s.job for s in a.steps if s.type == "Pause"] == ["a", "b"]
+    a = events.plan_ahead(req(30.0), running, [], START - 20, REACTION, None, True, [back])
+    assert [s.job for s in a.steps if s.type == "Pause"] == ["a"], "not yet: 35 s away"

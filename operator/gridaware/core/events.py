@@ -314,10 +314,10 @@ def plan_ahead(
     the start to ``req.target_kw``, and the lead they need (``reaction``: seconds from a
     pause decision to its load being gone; ``limits``: ramp limits by zone); the steps are
     given only from ``start - lead`` on, or at once when pre-curtailment has ``begun``.
-    ``resuming`` are jobs paused by others with a planned resume: those back by the start
-    count in its load (they are never paused here)."""
+    ``resuming`` are jobs paused by others with a planned resume: those back by the start,
+    or within a reaction of now, count in the load (never paused here)."""
     at_start = [j for j in running if runs_at(j, now, req.start)]
-    at_start += back_by(req.start, resuming or [], now)
+    at_start += back_by(max(req.start, now + reaction), resuming or [], now)
     overlapping = [j for j in deferred if runs_at(j, now, req.start)]
     steps = plan_curtail(req, at_start, overlapping, now)
     if not any(s.type == "HoldStarts" for s in steps):  # new starts would add to the load
