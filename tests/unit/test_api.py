@@ -141,6 +141,26 @@ def test_mirror(member: MemberJobState, phase: str, condition: tuple[str, str] |
         assert c is not None and c.status == condition[1]
 
 
+@pytest.mark.parametrize(
+    ("member", "uid"),
+    [
+        pytest.param(_member(), None, id="created-no-write"),
+        pytest.param(_member(active=1, ready=0), None, id="pods-pending-no-write"),
+        pytest.param(_member(active=1, ready=1), "u", id="uid-with-running"),
+        pytest.param(_member(complete=True, succeeded=1), "u", id="uid-with-succeeded"),
+    ],
+)
+def test_the_member_uid_waits_for_a_transition(member: MemberJobState, uid: str | None) -> None:
+    """A placed job's status is written once when placed and once when it runs: the member
+    Job's uid alone is no reason for a third write (the Job's owner annotation identifies it)."""
+    start = GridAwareJobStatus(
+        phase="Scheduled", member_job=MemberJobRef(cluster="c", namespace="n", name="j")
+    )
+    s = lifecycle.mirror(start, member, 1, "2026-01-01T00:00:00Z")
+    assert s.member_job is not None and s.member_job.uid == uid
+    assert (s is start) == (uid is None)
+
+
 def test_terminal_status_never_changes_again() -> None:
     done = GridAwareJobStatus(phase="Succeeded")
     assert lifecycle.mirror(done, _member(active=1, ready=1), 1, "t") is done

@@ -151,6 +151,21 @@ def test_member_job_deleted_out_of_band_is_placed_again() -> None:
     assert world.status(KEY)["runSegments"][0]["cluster"] == "eu-central"
 
 
+def test_member_job_deleted_before_its_pods_ran_is_noticed() -> None:
+    """The member Job's uid is written only with the Running transition; a Job that the watch
+    saw and then saw deleted is lost all the same."""
+    world = World.make()
+    place(world)
+    world.sync()  # the watch reports the new Job (no status write for it)
+    assert world.status(KEY)["memberJob"].get("uid") is None
+    del world.members["eu-central"].jobs[KEY]
+    world.sync()
+    assert "MemberJobLost" in world.events.reasons()
+    world.services.tick()
+    world.services.queue.run_due()
+    assert world.copies(KEY) == ["eu-central"]
+
+
 def test_finished_job_with_ttl_is_kept_until_recorded() -> None:
     world = World.make()
     place(

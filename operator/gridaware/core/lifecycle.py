@@ -74,6 +74,8 @@ def mirror(
     """The status after observing ``member`` (the Job this GridAwareJob owns)."""
     if status.phase in TERMINAL or not owns(status, member):
         return status
+    if not (member.complete or member.failed_condition or (member.active and member.ready)):
+        return status  # nothing to tell yet (the Job's uid waits for the next write)
     s = status.model_copy(deep=True)
     if s.member_job is not None and s.member_job.uid is None:
         s.member_job = s.member_job.model_copy(update={"uid": member.uid})
