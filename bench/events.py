@@ -273,6 +273,19 @@ def part2(
         if a["type"] != "Resume"
     ]
     print(f"  actions (grid minutes from the window start): {', '.join(steps)}")
+    print(f"  the window opened at {rfc3339(start)}; the jobs whose deadline cannot wait:")
+    for n in urgent:
+        for p in (bodies[n].get("status") or {}).get("pauses", []):
+            # wall times as grid minutes from the window start in the bench's reckoning (the
+            # operator's grid clock started a few wall seconds later: later by that x 360)
+            a, z = (
+                (parse_time(REPLAY_START) + (parse_time(p[k]) - began) * SPEEDUP - start) / 60
+                for k in ("start", "end")
+            )
+            print(f"    {n} paused by {p['requestedBy']} {a:+.0f} to {z:+.0f}: {p['reason']}")
+        for m in (bodies[n].get("status") or {}).get("migrations", []):
+            at = (parse_time(REPLAY_START) + (parse_time(m["time"]) - began) * SPEEDUP - start) / 60
+            print(f"    {n} moved {m['source']} -> {m['target']} at {at:+.0f}: {m['reason']}")
     print(
         f"  at {SPEEDUP:g}x a wall second is {SPEEDUP / 60:g} grid minutes: the reaction time "
         f"costs {100 * ttt / window:.0f} % of the window; after the target was reached the "

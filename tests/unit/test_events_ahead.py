@@ -99,6 +99,14 @@ def test_zone_lead_slowest_zone_sets_it() -> None:
         ),
         pytest.param(
             START - REACTION,
+            [job("a"), job("b"), job("c"), job("d", remaining=0.0)],
+            30.0,
+            False,
+            [("Pause", "a")],
+            id="a-job-past-its-expected-end-still-counts",
+        ),
+        pytest.param(
+            START - REACTION,
             [job("a", deadline=START + 3 * H), job("b"), job("c"), job("d")],
             30.0,
             False,

@@ -249,7 +249,11 @@ class Ahead:
 
 
 def runs_at(j: JobLoad, now: float, t: float) -> bool:
-    """Whether a running job (as known ``now``) is still expected to run at ``t``."""
+    """Whether a job (as known ``now``) is still expected to run at ``t``. One still running
+    past its expected duration (no work left by the estimate) may run on for any time: it
+    counts."""
+    if j.state is LoadState.RUNNING and j.remaining is not None and j.remaining <= 0:
+        return True
     end = j.end(now)
     return end is None or end > t
 
