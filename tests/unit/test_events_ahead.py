@@ -226,22 +226,26 @@ def test_never_before_start_minus_lead_and_on_target_at_the_start(
 
 
 @pytest.mark.parametrize(
-    ("resume", "expected"),
+    ("resume", "remaining", "expected"),
     [
-        pytest.param(START - 600, ["a", "b"], id="back-before-the-start-counts"),
-        pytest.param(START + 600, ["a"], id="back-in-the-window-is-the-window-rounds-affair"),
+        pytest.param(START - 600, 6 * H, ["a", "b"], id="back-before-the-start-counts"),
+        pytest.param(
+            START + 600, 6 * H, ["a"], id="back-in-the-window-is-the-window-rounds-affair"
+        ),
+        pytest.param(START - 600, 0.0, ["a", "b"], id="back-past-its-expected-duration-counts"),
     ],
 )
-def test_load_paused_by_others_that_comes_back(resume: float, expected: list[str]) -> None:
+def test_load_paused_by_others_that_comes_back(
+    resume: float, remaining: float, expected: list[str]
+) -> None:
     """A job a run plan paused, planned to resume before the window opens, draws at the
     start: pre-curtailment sheds for it too (and never pauses it)."""
     running = [job("a"), job("b"), job("c"), job("d")]
-    back = job("r", state=LoadState.PAUSED, start=resume)
+    back = job("r", state=LoadState.PAUSED, start=resume, remaining=remaining)
     a = events.plan_ahead(req(30.0), running, [], START - REACTION, REACTION, resuming=[back])
     assert [s.job for s in a.steps if s.type == "Pause"] == expected
-    assert events.load_at_start(req(30.0), running, START - REACTION, [back]) == 10.0 * (
-        3 + len(expected)
-    )
+    load = events.load_at_start(req(30.0), running, START - REACTION, [back])
+    assert load == 10.0 * (3 + len(expected))
 
 
 def test_a_resume_just_after_the_start_is_shed_for_a_reaction_ahead() -> None:

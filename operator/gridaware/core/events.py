@@ -249,10 +249,11 @@ class Ahead:
 
 
 def runs_at(j: JobLoad, now: float, t: float) -> bool:
-    """Whether a job (as known ``now``) is still expected to run at ``t``. One still running
-    past its expected duration (no work left by the estimate) may run on for any time: it
-    counts."""
-    if j.state is LoadState.RUNNING and j.remaining is not None and j.remaining <= 0:
+    """Whether a job (as known ``now``) is still expected to run at ``t``. One running or
+    paused past its expected duration (no work left by the estimate, yet not finished) may
+    run on for any time: it counts."""
+    overran = j.remaining is not None and j.remaining <= 0
+    if overran and j.state in (LoadState.RUNNING, LoadState.PAUSED):
         return True
     end = j.end(now)
     return end is None or end > t
