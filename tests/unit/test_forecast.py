@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridaware.core.forecast import min_history, regression, regression_all, seasonal_blend
+from gridaware.core.forecast import (
+    COMBINE,
+    blend_share,
+    min_history,
+    regression,
+    regression_all,
+    seasonal_blend,
+)
 
 DAY = np.array([100.0] * 8 + [50.0] * 8 + [150.0] * 8)
 
@@ -86,3 +93,52 @@ def test_regression_stays_within_a_widened_observed_range(
     lo, hi = min(values), max(values)
     span = hi - lo
     assert np.all(fc >= lo - span - 1e-6) and np.all(fc <= hi + span + 1e-6)
+
+
+@pytest.mark.parametrize(
+    "combined",
+    [
+        pytest.param(COMBINE, id="built-in-share"),
+        pytest.param(0.0, id="regression-alone"),
+        pytest.param(1.0, id="blend-far-out"),
+    ],
+)
+def test_blend_share_grows_with_the_lead_up_to_the_combined_share(combined: float) -> None:
+    share = blend_share(96, combined)
+    assert share.shape == (96,)
+    assert np.all(np.diff(share) >= 0) and np.all(share >= 0)
+    assert share[0] <= combined / 4  # the next hour is the regression's
+    assert 0.99 * combined <= share[-1] <= combined  # four days out: the combined share
+
+
+def _wandering(days: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = days * 24
+    return 300 + 100 * np.sin(np.arange(n) / 24 * 2 * np.pi) + rng.normal(0, 15, n).cumsum() / 5
+
+
+@pytest.mark.parametrize(
+    ("days", "horizon"),
+    [
+        pytest.param(40, 48, id="two-days"),
+        pytest.param(36, 96, id="beyond-the-fitted-leads"),
+        pytest.param(30, 6, id="short-horizon"),
+    ],
+)
+def test_built_in_forecast_is_the_regression_combined_with_the_blend(
+    days: int, horizon: int
+) -> None:
+    history = _wandering(days, days)
+    alone = regression(history, horizon, combined=0.0)
+    blend = seasonal_blend(history, horizon)
+    share = blend_share(horizon)
+    assert not np.allclose(alone, blend)  # else the test could not tell them apart
+    assert np.allclose(regression(history, horizon), (1 - share) * alone + share * blend)
+
+
+def test_regression_all_combines_like_regression() -> None:
+    series = _wandering(45, 7)
+    for combined in (0.0, COMBINE):
+        every = regression_all(series, 30, refit_hours=1, combined=combined)
+        for t in (min_history(30), 900, series.size - 1):
+            assert np.allclose(every[t], regression(series[:t], 30, combined=combined)), t

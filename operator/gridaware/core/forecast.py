@@ -3,10 +3,17 @@
 Grid signals are dominated by the daily cycle plus weather deviations that fade over hours to
 days. ``regression`` (the built-in forecaster) learns, per zone and per lead time, how to
 weigh the last value, the same hour yesterday, the weekly profile and today's level, by least
-squares on the zone's own last four weeks; ``seasonal_blend`` (the former built-in, and the
-fallback while there is too little history) is the weekly profile with the current gap
-decaying at a fixed half-life. Both read only the past. ``bench/forecast.py`` measures both
-against persistence on every zone of the shared data (rolling origin).
+squares on the zone's own last four weeks, and combines that with ``seasonal_blend`` (the
+former built-in, and the fallback while there is too little history: the weekly profile with
+the current gap decaying at a fixed half-life), the blend's share growing with the lead time.
+Both read only the past. ``bench/forecast.py`` measures them against persistence on every
+zone of the shared data (rolling origin).
+
+Why combine: the blend lies in the span of the regression's features (the profile, and the
+last value against the profile at the last hour), so mixing them shrinks the fitted weights
+towards the blend's fixed ones. Four weeks of origins make the far leads' weights noisy (their
+errors are large and autocorrelated), and the shrinkage pays there. The share was chosen on
+January-June 2023 and checked on July-December (figures in bench/forecast.py's docstring).
 """
 
 from __future__ import annotations
@@ -75,6 +82,11 @@ def seasonal_blend_all(
 # library beyond numpy, a few milliseconds and a few hundred KB per call.
 
 FIT_LEADS = 48  # leads beyond this reuse the weights of the last fitted lead
+# the blend's share of the forecast at lead h: COMBINE * (1 - 0.5 ** (h / COMBINE_HALF_LIFE)),
+# chosen on the first half of 2023 (bench/forecast.py; a 3 h half-life did as well far out
+# but cost 0.1 g/kWh at 1 and 6 h): 0.02 at 1 h, 0.2 at 12 h, 0.3 at 24 h, 0.4 far out
+COMBINE = 0.4
+COMBINE_HALF_LIFE = 12.0
 FIT_DAYS = 28  # days of forecast origins the weights are fitted on
 N_FEATURES = 6
 LOOKBACK = 8 * DAY  # hours of history the features of one origin read
@@ -153,12 +165,17 @@ def predict(
 
 
 def regression(
-    history: npt.NDArray[np.float64], horizon: int, fit_days: int = FIT_DAYS
+    history: npt.NDArray[np.float64],
+    horizon: int,
+    fit_days: int = FIT_DAYS,
+    combined: float = COMBINE,
 ) -> npt.NDArray[np.float64]:
     """The built-in forecaster: ``horizon`` hourly values following ``history`` (hourly,
     oldest first), from weights fitted on the history itself; ``seasonal_blend`` when the
     history is shorter than ``min_history``. Values are kept within the observed range
-    widened by half its span (a linear fit must not forecast a negative intensity)."""
+    widened by half its span (a linear fit must not forecast a negative intensity), then
+    combined with ``seasonal_blend`` (``combined``: the blend's share far ahead, 0 for the
+    regression alone)."""
     if horizon <= 0:
         return np.empty(0)
     h = np.asarray(history, dtype=np.float64)
@@ -166,10 +183,26 @@ def regression(
     if finite.size == 0 or h.size < min_history(horizon, fit_days):
         return seasonal_blend(h, horizon)
     weights = fit_weights(h, min(horizon, FIT_LEADS), fit_days)
+    blend = seasonal_blend(h, horizon)
     if weights is None:
-        return seasonal_blend(h, horizon)
+        return blend
     seen = _filled(h)[-(fit_days * DAY + LOOKBACK) :]
-    return _clamp(predict(h, weights, horizon), seen)
+    return combine(_clamp(predict(h, weights, horizon), seen), blend, combined)
+
+
+def blend_share(horizon: int, combined: float = COMBINE) -> npt.NDArray[np.float64]:
+    """Per lead (1 .. horizon): the share of ``seasonal_blend`` in the built-in forecast."""
+    lead = np.arange(1, horizon + 1, dtype=np.float64)
+    return np.asarray(combined * (1 - 0.5 ** (lead / COMBINE_HALF_LIFE)), dtype=np.float64)
+
+
+def combine(
+    fitted: npt.NDArray[np.float64], blend: npt.NDArray[np.float64], combined: float = COMBINE
+) -> npt.NDArray[np.float64]:
+    """The regression's forecast(s) ``fitted`` (leads on the last axis) combined with the
+    blend's ``blend`` (same shape) by ``blend_share``."""
+    share = blend_share(fitted.shape[-1], combined)
+    return np.asarray((1 - share) * fitted + share * blend, dtype=np.float64)
 
 
 def _clamp(
@@ -186,6 +219,7 @@ def regression_all(
     horizon: int,
     fit_days: int = FIT_DAYS,
     refit_hours: int = DAY,
+    combined: float = COMBINE,
 ) -> npt.NDArray[np.float64]:
     """``regression`` issued at every hour t of ``series`` (row t: the forecast made from
     ``series[:t]`` for hours t .. t+horizon-1), with the weights refitted every
@@ -194,8 +228,8 @@ def regression_all(
     ``seasonal_blend`` like ``regression`` does."""
     y = _filled(np.asarray(series, dtype=np.float64))
     n = y.size
-    out = seasonal_blend_all(y[: min(n, min_history(horizon, fit_days))], horizon)
-    out = np.concatenate([out, np.empty((n - out.shape[0], horizon))])
+    blend = seasonal_blend_all(y, horizon)
+    out = blend.copy()
     cum = np.concatenate([[0.0], np.cumsum(y)])
     leads = min(horizon, FIT_LEADS)
     start = min_history(horizon, fit_days)
@@ -203,12 +237,10 @@ def regression_all(
         weights = fit_weights(y[:t0], leads, fit_days)
         origins = np.arange(t0, min(n, t0 + refit_hours), dtype=np.int64)
         if weights is None:
-            for t in origins:
-                out[t] = seasonal_blend(y[max(0, t - 7 * DAY) : t], horizon)
-            continue
+            continue  # the blend stays
         seen = y[max(0, t0 - fit_days * DAY - LOOKBACK) : t0]
         for lead in range(1, horizon + 1):
             w = weights[min(lead, leads) - 1]
             out[origins, lead - 1] = _features(y, cum, origins, lead) @ w
-        out[origins] = _clamp(out[origins], seen)
+        out[origins] = combine(_clamp(out[origins], seen), blend[origins], combined)
     return out
