@@ -194,6 +194,13 @@ class _ClusterStarter:
         self.jobset_crd = jobset_crd
         self.dir = state.state_dir / "clusters" / cluster.plan.name
 
+    def _rate_limits(self, default_qps: int) -> list[str]:
+        """Client rate-limit flags when the plan asks for more than the component's default."""
+        qps = self.cluster.plan.controller_qps
+        return (
+            [] if qps <= default_qps else [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * qps}"]
+        )
+
     def _start(self, component: str, argv: list[str]) -> ProcessRecord:
         rec = supervisor.start(component, argv, self.dir / "logs" / f"{component}.log", _GO_ENV)
         self.cluster.processes.append(rec)
@@ -270,11 +277,8 @@ class _ClusterStarter:
                 f"--root-ca-file={certs.ca_cert}",
                 "--use-service-account-credentials=false",
                 "--profiling=false",
-                # client-side rate limits sized for thousands of lab Jobs (the default 20
-                # requests/s made 10,000 KWOK pods take most of an hour to start)
-                "--kube-api-qps=200",
-                "--kube-api-burst=400",
-                "--concurrent-job-syncs=20",
+                *self._rate_limits(20),
+                f"--concurrent-job-syncs={max(5, self.cluster.plan.controller_qps // 10)}",
             ],
         )
         scheduler = self._start(
@@ -288,8 +292,7 @@ class _ClusterStarter:
                 "--bind-address=127.0.0.1",
                 f"--secure-port={ports['scheduler']}",
                 "--profiling=false",
-                "--kube-api-qps=200",
-                "--kube-api-burst=400",
+                *self._rate_limits(50),
             ],
         )
         kwok = self._start(

@@ -50,6 +50,9 @@ class ClusterPlan(BaseModel):
     grid_zone: str | None = None
     price_zone: str | None = None
     nodes: NodePool
+    # client-side request rate of the cluster's controller-manager and scheduler (the
+    # Kubernetes default, 20/s, starts a few hundred pods a minute; benchmarks raise it)
+    controller_qps: int = Field(default=20, ge=1)
 
 
 class LabPlan(BaseModel):
@@ -70,6 +73,7 @@ def plan(
     hub_nodes: NodePool | None = None,
     backend: Literal["binary", "kind"] = "binary",
     port_base: int | None = None,
+    controller_qps: int = 20,
 ) -> LabPlan:
     """A hub plus one member per region; raises UnknownRegionError or ValueError."""
     if len(set(region_names)) != len(region_names):
@@ -88,6 +92,7 @@ def plan(
                 grid_zone=region.grid_zone,
                 price_zone=region.price_zone,
                 nodes=nodes,
+                controller_qps=controller_qps,
             )
         )
     return LabPlan(backend=backend, clusters=clusters, port_base=port_base)
