@@ -197,3 +197,49 @@ def test_budget_with_a_ramp_limit(lab: Lab, events_operator: EventOperator, name
     for t, _kw in steps:
         in_minute = [kw for u, kw in steps if t <= u < t + wall_minute]
         assert sum(in_minute) <= 2.5 + 1e-6, "ramp limit per grid minute"
+
+
+def test_pre_curtailment_opens_the_window_on_target(
+    lab: Lab, events_operator: EventOperator, namespace: str
+) -> None:
+    """A 25 % Curtail created two grid hours (a wall minute) ahead of its window, on eight
+    pausable jobs: nothing happens until its lead before the window (the pods' default 30 s
+    termination grace and two 1 s rounds: 32 wall seconds, 64 grid minutes); then, while the
+    event is still Pending, starts are held and two jobs paused, recorded as pre-curtailment;
+    the window opens on target (time to target 0), holds it (compliance 1), and every job
+    resumes and completes in its one Job."""
+    names = [f"pre-{i}" for i in range(8)]
+    apply(lab, namespace, *(pausable(n) for n in names))
+    wait_for(lambda: running(lab, namespace, names), "8 jobs running", timeout=120)
+    start = events_operator.grid_now() + 2 * 3600
+    ahead = event("ahead", start, 1, kind="Curtail", curtail={"reducePercent": 25})
+    kubectl(lab, "apply", "-f", "-", stdin=yaml.safe_dump(ahead))
+    lead = (30 + 2) * SPEEDUP
+    time.sleep(5)
+    st = gridevent(lab, "ahead")
+    assert st.get("phase") == "Pending" and not st.get("actions"), "not before start - lead"
+
+    def pauses() -> list[dict[str, Any]]:
+        return [a for a in gridevent(lab, "ahead").get("actions", []) if a["type"] == "Pause"]
+
+    wait_for(lambda: len(pauses()) == 2, "two jobs paused ahead", timeout=90)
+    st = gridevent(lab, "ahead")
+    assert st["phase"] == "Pending"
+    assert (st["baselineKw"], st["targetKw"]) == pytest.approx((8 * KW, 6 * KW))
+    assert all(a["reason"].startswith("pre-curtailment: ") for a in st["actions"])
+    first = min(parse_time(a["time"]) for a in st["actions"])
+    assert start - lead <= first <= start - lead + 5 * SPEEDUP, "at start - lead"
+    assert any(c["type"] == "PreCurtailment" for c in st["conditions"])
+    wait_for(lambda: gridevent(lab, "ahead").get("phase") == "Active", "Active", timeout=90)
+    assert gridevent(lab, "ahead")["timeToTargetSeconds"] == 0.0
+    wait_for(lambda: gridevent(lab, "ahead").get("phase") == "Completed", "done", timeout=90)
+    st = gridevent(lab, "ahead")
+    assert st["compliance"] == 1.0 and st["achievedKw"] == pytest.approx(6 * KW)
+    assert len(pauses()) == 2, "nothing paused twice"
+    wait_for(
+        lambda: all(status(lab, namespace, n).get("phase") == "Succeeded" for n in names),
+        "every job done",
+        timeout=400,
+    )
+    for n in names:
+        assert sum(len(v) for v in member_jobs(lab, f"{namespace}.{n}").values()) == 1
