@@ -47,7 +47,8 @@ def test_the_recorder_limits_normal_events_only() -> None:
     rec = EventRecorder(
         kubernetes.client.ApiClient(), normal_rate=1.0, normal_burst=2, clock=lambda: now[0]
     )
-    assert [rec._admit() for _ in range(3)] == [True, True, False]
+    assert [rec._admit("Placed") for _ in range(3)] == [True, True, False]
+    assert rec._admit("Paused")  # a burst of one reason leaves the others alone
     now[0] = 1.0
-    assert rec._admit()
-    assert not rec._admit()
+    assert rec._admit("Placed")
+    assert not rec._admit("Placed")

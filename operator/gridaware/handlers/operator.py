@@ -79,6 +79,7 @@ def _build(config: OperatorConfig) -> operator.Services:
     hub = HubApi(client, podsecurity.namespace_labels(config.settings.pod_security.level))
     events = EventRecorder(client)
     prices = None if config.openadr is None else VtnPrices()  # the VTN's prices lead the chain
+    gate = _gate(config, hub)
     return operator.build(
         hub,
         events,
@@ -89,7 +90,8 @@ def _build(config: OperatorConfig) -> operator.Services:
         ),
         config.clock,
         config.settings,
-        active=_gate(config, hub),
+        active=gate,
+        active_known=None if gate is None else gate.known,
         archive=ConfigMapArchive(client, config.settings.namespaces.operator_namespace),
         openadr=None if prices is None else _openadr(config, GridEventApi(client), events, prices),
         energy=None if not config.prometheus_url else PrometheusEnergy(config.prometheus_url),

@@ -242,7 +242,7 @@ def watch_json(
         auth_settings=["BearerToken"],
     )
     response = client.call_api(method, url, headers, _request_timeout=(3.0, timeout_seconds + 10))
-    raw = response.response
+    raw, ended = response.response, False
     try:
         if not 200 <= response.status <= 299:
             data = bytes(response.read() or b"")  # type: ignore[no-untyped-call]
@@ -259,7 +259,10 @@ def watch_json(
             for line in lines.split(b"\n"):
                 if line.strip():
                     yield _event(line)
+        ended = True
     finally:
+        if not ended:  # left early: unread data must not go back to the pool
+            raw.close()
         raw.release_conn()
 
 

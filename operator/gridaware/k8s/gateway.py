@@ -199,6 +199,10 @@ class PeeringGate:
         self._own_since: float | None = None
         self._lock = threading.Lock()
 
+    def known(self) -> bool:
+        """The last verdict, without asking the hub (safe on an event loop)."""
+        return self._active
+
     def __call__(self) -> bool:
         with self._lock:
             now = self._clock()
@@ -246,9 +250,9 @@ def _alive(peer: dict[str, Any], now: float) -> bool:
 class EventRecorder:
     """Posts Events from a background thread, like client-go's event broadcaster: services
     never wait for them, and under a burst the queue is bounded (the oldest are dropped; the
-    status carries the same information). Normal Events are also limited to ``normal_rate``
-    per second (burst ``normal_burst``), so that placing ten thousand jobs does not add ten
-    thousand writes to the hub; Warnings are never limited."""
+    status carries the same information). Normal Events of each reason are also limited to
+    ``normal_rate`` per second (burst ``normal_burst``), so that placing ten thousand jobs does
+    not add ten thousand writes to the hub; Warnings are never limited."""
 
     def __init__(
         self,
@@ -262,14 +266,15 @@ class EventRecorder:
         self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=limit)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._normal = TokenBucket(normal_rate, normal_burst)
+        self._rate, self._burst = normal_rate, normal_burst
+        self._normal: dict[str, TokenBucket] = {}  # by reason: Placed bursts starve no Paused
         self._clock = clock
         self._skipped = 0
         self._told = clock()
 
     def post(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """An Event about ``obj`` (a body or ``{apiVersion, kind, metadata}``)."""
-        if type_ == "Normal" and not self._admit():
+        if type_ == "Normal" and not self._admit(reason):
             return
         namespace, event = hub.event_body(obj, type_, reason, message)
         with self._lock:
@@ -284,16 +289,16 @@ class EventRecorder:
                 with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()
 
-    def _admit(self) -> bool:
+    def _admit(self, reason: str) -> bool:
         now = self._clock()
         with self._lock:
-            if self._normal.take(now):
-                return True
-            self._skipped += 1
-            if now - self._told >= 60.0:
+            bucket = self._normal.setdefault(reason, TokenBucket(self._rate, self._burst))
+            admitted = bucket.take(now)
+            self._skipped += not admitted
+            if self._skipped and (admitted or now - self._told >= 60.0):
                 events_log.info("%d Normal Events not posted (rate limit)", self._skipped)
                 self._skipped, self._told = 0, now
-            return False
+            return admitted
 
     def _run(self) -> None:
         while True:

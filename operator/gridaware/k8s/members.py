@@ -251,8 +251,10 @@ def watch_jobs(
     """Events (ADDED, MODIFIED, DELETED) of gridaware Jobs from ``resource_version`` on."""
     query = [("labelSelector", JOB_LABEL), ("resourceVersion", resource_version)]
     for event in watch_json(client, _jobs_path(), query, timeout_seconds):
-        if event.get("type") == "ERROR":
-            raise ApiException(status=410, reason="watch expired")
+        if event.get("type") == "ERROR":  # a Status: 410 when the version is too old
+            status = event.get("object") or {}
+            why = f"{status.get('reason', '')}: {status.get('message', '')}".strip(": ")
+            raise ApiException(status=int(status.get("code") or 410), reason=why or "watch ended")
         yield str(event.get("type")), state_of(cluster, event.get("object") or {})
 
 

@@ -121,6 +121,7 @@ def build(
     settings: Settings,
     metrics: Metrics | None = None,
     active: Callable[[], bool] | None = None,
+    active_known: Callable[[], bool] | None = None,
     archive: AccountArchive | None = None,
     openadr: OpenAdrService | None = None,
     energy: EnergyPort | None = None,
@@ -129,7 +130,7 @@ def build(
     metrics = metrics or Metrics()
     metrics.start()
     gate = active or (lambda: True)
-    cache, statuses = Cache(), Statuses(hub, gate)
+    cache, statuses = Cache(), Statuses(hub, gate, active_known)
     placement = PlacementService(cache, statuses, events, feeds, clock, settings, metrics)
     accounts = AccountService(
         cache,

@@ -76,9 +76,17 @@ class JobRecord:
 
 
 class Statuses:
-    def __init__(self, hub: HubPort, writing: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        hub: HubPort,
+        writing: Callable[[], bool] = lambda: True,
+        known: Callable[[], bool] | None = None,
+    ) -> None:
+        """``writing``: False on a standby HA replica (the active one writes); ``known``: its
+        last verdict without asking the hub, for ``seed`` (which runs on Kopf's event loop)."""
         self._hub = hub
-        self._writing = writing  # False on a standby HA replica: the active one writes
+        self._writing = writing
+        self._known = known or writing
         self._lock = threading.Lock()
         self._records: dict[str, JobRecord] = {}
 
@@ -92,7 +100,7 @@ class Statuses:
             rec = self._records.get(key)
             if rec is not None and rec.uid != meta.get("uid"):
                 rec = None  # deleted and re-created under the same name
-            if rec is not None and not self._writing():
+            if rec is not None and not self._known():
                 with rec.lock:
                     rec.raw = dict(body.get("status") or {})
                     rec.status = GridAwareJobStatus.model_validate(rec.raw)
