@@ -357,22 +357,17 @@ class World:
 
     def started(self) -> World:
         services, world = self.services, self
-        for name, zone in ZONES.items():
-            self.hub.cluster_specs.setdefault(
-                name,
-                {
-                    "region": name,
-                    "gridZone": zone,
-                    "kubeconfigSecretRef": {
-                        "namespace": "gridaware-system",
-                        "name": f"{name}-kubeconfig",
-                    },
-                },
-            )
+        for name in ZONES:
+            self.hub.cluster_specs.setdefault(name, cluster_spec(name))
         services.members.preload()  # as the operator does at start-up
         for name in ZONES:
             world.connect(name)
         return world
+
+    def update_cluster(self, name: str, **fields: Any) -> None:
+        """The admin updates GridCluster ``name`` (e.g. ``powerBudget=...``): the update
+        handler registers the new spec."""
+        self.services.members.register(name, cluster_spec(name, **fields), {})
 
     def connect(self, name: str) -> None:
         m = self.services.cache.member(name)
@@ -399,6 +394,12 @@ class World:
 
 RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def cluster_spec(name: str, **fields: Any) -> dict[str, Any]:
+    """The GridCluster spec of lab member ``name`` (its zone, its kubeconfig Secret)."""
+    secret = {"namespace": "gridaware-system", "name": f"{name}-kubeconfig"}
+    return {"region": name, "gridZone": ZONES[name], "kubeconfigSecretRef": secret, **fields}
 
 
 def job_spec(cpu: str = "1", **extra: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from gridaware.api.v1alpha1 import rfc3339
 from gridaware.cli import report as cli_report
 from gridaware.core import reporting
 from gridaware.services.ledger import Ledger
-from tests.fakes import T0, ZONES, World, job_spec
+from tests.fakes import T0, World, job_spec
 
 H = 3600.0
 KW = 10.0  # wattsPerReplica 10000: 10 kW IT power, 12 kW with the default PUE 1.2
@@ -23,19 +23,7 @@ KW = 10.0  # wattsPerReplica 10000: 10 kW IT power, 12 kW with the default PUE 1
 
 def with_contracts(world: World, cluster: str, contracts: list[dict[str, Any]]) -> None:
     """The admin adds green contracts to a GridCluster."""
-    world.services.members.register(
-        cluster,
-        {
-            "region": cluster,
-            "gridZone": ZONES[cluster],
-            "kubeconfigSecretRef": {
-                "namespace": "gridaware-system",
-                "name": f"{cluster}-kubeconfig",
-            },
-            "greenContracts": contracts,
-        },
-        {},
-    )
+    world.update_cluster(cluster, greenContracts=contracts)
 
 
 def spec() -> dict[str, Any]:

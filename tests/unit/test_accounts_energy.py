@@ -221,18 +221,8 @@ def test_contract_sharing_uses_the_measured_kwh() -> None:
     a's modelled kWh the shares would be 6 and 6."""
     world = measured_world(None)
     world.services.accounts.energy = MemoryEnergy(world.clock.t, [Pod("a-x7k2p", 5.0)])
-    world.services.members.register(
-        "eu-central",
-        {
-            "region": "eu-central",
-            "gridZone": "DE-LU",
-            "kubeconfigSecretRef": {
-                "namespace": "gridaware-system",
-                "name": "eu-central-kubeconfig",
-            },
-            "greenContracts": [{"name": "ppa", "powerKw": 12, "carbonIntensity": 0}],
-        },
-        {},
+    world.update_cluster(
+        "eu-central", greenContracts=[{"name": "ppa", "powerKw": 12, "carbonIntensity": 0}]
     )
     start(world, "team-a/a")
     start(world, "team-a/b")

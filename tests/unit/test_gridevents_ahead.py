@@ -124,19 +124,7 @@ def test_voluntary_pre_curtailment_keeps_deadlines() -> None:
 def scheduled_cap(world: World, start: float, end: float, cap: float) -> None:
     """eu-central gets a power budget with one scheduled cap (the GridCluster update)."""
     period = {"start": rfc3339(start), "end": rfc3339(end), "capKw": cap}
-    world.services.members.register(
-        "eu-central",
-        {
-            "region": "eu-central",
-            "gridZone": "DE-LU",
-            "kubeconfigSecretRef": {
-                "namespace": "gridaware-system",
-                "name": "eu-central-kubeconfig",
-            },
-            "powerBudget": {"schedule": [period]},
-        },
-        {},
-    )
+    world.update_cluster("eu-central", powerBudget={"schedule": [period]})
 
 
 def test_a_budget_step_down_is_pre_curtailed() -> None:

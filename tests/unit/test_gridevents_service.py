@@ -24,19 +24,7 @@ def service(world: World) -> GridEventService:
 
 def set_budget(world: World, **budget: float) -> None:
     """The GridCluster eu-central is updated with a power budget (the update handler)."""
-    world.services.members.register(
-        "eu-central",
-        {
-            "region": "eu-central",
-            "gridZone": "DE-LU",
-            "kubeconfigSecretRef": {
-                "namespace": "gridaware-system",
-                "name": "eu-central-kubeconfig",
-            },
-            "powerBudget": budget,
-        },
-        {},
-    )
+    world.update_cluster("eu-central", powerBudget=budget)
 
 
 def keys(n: int, prefix: str = "j") -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from gridaware.api.v1alpha1 import parse_time
 from gridaware.services.placement import RetryLaterError
-from tests.fakes import ZONES, World, job_spec
+from tests.fakes import World, job_spec
 
 H = 3600.0
 NOON_UTC = parse_time("2023-11-15T20:00:00Z")  # 12:00 in us-west (UTC-8)
@@ -26,19 +26,7 @@ SIX_AM_UTC = parse_time("2023-11-15T14:00:00Z")  # 06:00 in us-west
 
 def with_contracts(world: World, cluster: str, contracts: list[dict[str, Any]]) -> None:
     """The admin adds green contracts to a GridCluster."""
-    world.services.members.register(
-        cluster,
-        {
-            "region": cluster,
-            "gridZone": ZONES[cluster],
-            "kubeconfigSecretRef": {
-                "namespace": "gridaware-system",
-                "name": f"{cluster}-kubeconfig",
-            },
-            "greenContracts": contracts,
-        },
-        {},
-    )
+    world.update_cluster(cluster, greenContracts=contracts)
 
 
 def spec(value: bool, **extra: Any) -> dict[str, Any]:
