@@ -55,7 +55,7 @@ def _per_job_kg(ctx: Context, sched: Schedule) -> np.ndarray:
 def test_interruptible_bound_splits_by_job_and_bounds_each_job(
     regions: int, jobs: list[tuple[float, float, int]], slack: int, rnd: object
 ) -> None:
-    rng = np.random.default_rng(abs(hash(str(rnd))) % 2**32)
+    rng = np.random.default_rng(rnd.getrandbits(32))  # type: ignore[attr-defined]
     ctx = _context(rng.uniform(50, 500, size=(regions, 120)), jobs, float(slack))
     per_job = policies.oracle_interruptible_bound_jobs(ctx)
     assert per_job.shape == (len(jobs),)
