@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from gridaware.api import crd
+from gridaware.cli import build_parser
 from gridaware.k8s import archive, clients
 from gridaware.lab import binaries, local
 from gridaware.lab.model import NodePool, plan
@@ -102,6 +103,8 @@ def test_rendered_deployment_is_hardened_and_rbac_is_minimal() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert "memory" in container["resources"]["limits"]
     assert "--peering=gridaware" in container["args"]
+    args = build_parser().parse_args(container["args"])  # every flag the chart passes exists
+    assert (args.workers, args.probe_interval, args.retry_delay) == (16, 15.0, 10.0)
     cluster_rules = by_kind["ClusterRole"][0]["rules"]
     for rule in cluster_rules:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
@@ -126,6 +129,7 @@ def test_rendered_deployment_is_hardened_and_rbac_is_minimal() -> None:
         pytest.param("health.bindAddress=::1", "/health/bindAddress", id="health-loopback-v6"),
         pytest.param("metrics.bindAddress=any", "/metrics/bindAddress", id="metrics-not-an-ip"),
         pytest.param("crds.enabled=yes", "/crds/enabled", id="crds-enabled-not-a-bool"),
+        pytest.param("operator.workers=0", "/operator/workers", id="no-workers"),
         pytest.param(
             "networkPolicy.egress.feeds.cidrs={10.0.0.1}",
             "/networkPolicy/egress/feeds/cidrs/0",

@@ -36,6 +36,16 @@ def priority(text: str) -> int:
         raise argparse.ArgumentTypeError("must be an integer or 'random'") from None
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def tenancy(path: Path | None, level: str) -> tuple[Policy, NamespaceMapping]:
     """The pod security policy and namespace mapping (the same values the chart gives the hub's
     admission policy): ``level``, ``serviceAccounts`` per namespace, ``namespaceMapping``,
@@ -113,6 +123,7 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
         loop_interval=min(2.0, max(0.2, 60.0 / speedup / 10)),
+        workers=args.workers,
         peering=args.peering,
         priority=args.priority,
         openadr=openadr(args),
@@ -226,6 +237,12 @@ def add(sub: Any) -> None:
         default=30.0,
         help="seconds between Prometheus' scrapes of the energy exporters; an account waits "
         "two of them after its job ends (default: 30)",
+    )
+    run.add_argument(
+        "--workers",
+        type=positive_int,
+        default=16,
+        help="threads placing jobs; each waits on API calls most of the time (default: 16)",
     )
     run.add_argument("--peering", help="Kopf peering object for HA (one replica active)")
     run.add_argument(
