@@ -40,13 +40,13 @@ from typing import Any
 
 import kubernetes.client
 
-from gridaware.api.v1alpha1 import parse_time, rfc3339
+from gridaware.api.v1alpha1 import GROUP, VERSION, parse_time, rfc3339
 from gridaware.k8s import clients, hub, objects
 from gridaware.lab import local, register
 from gridaware.lab.model import plan
 from gridaware.lab.operator_process import OperatorProcess, replay_feeds, static_feeds
+from gridaware.lab.workload import grid_aware_job
 
-GROUP, VERSION = "gridaware.dev", "v1alpha1"
 STATIC = {
     "DE-LU": {"carbon": 100, "price": 50, "currency": "USD"},
     "US-CAL-CISO": {"carbon": 400, "price": 50, "currency": "USD"},
@@ -59,48 +59,18 @@ SPEEDUP = 360.0
 def job(
     name: str, schedule: dict[str, Any] | None = None, grace: int | None = None
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "flexibility": {"pausable": True, "maxPauses": 100},
-        "energy": {"wattsPerReplica": 1000},
-        "template": {
-            "template": {
-                "metadata": {
-                    "annotations": {
-                        "lab.gridaware.dev/complete-after": "2h",
-                        "lab.gridaware.dev/shutdown-after": "1s",
-                    }
-                },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "securityContext": {  # the restricted Pod Security profile
-                        "runAsNonRoot": True,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "train:1",
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-                        }
-                    ],
-                },
-            }
-        },
-    }
-    if schedule:
-        spec["schedule"] = schedule
-    if grace is not None:  # how long the pods may take to checkpoint (the lead depends on it)
-        spec["template"]["template"]["spec"]["terminationGracePeriodSeconds"] = grace
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "GridAwareJob",
-        "metadata": {"name": name, "namespace": "bench"},
-        "spec": spec,
-    }
+    # grace: how long the pods may take to checkpoint (the lead depends on it)
+    extra: dict[str, Any] = {"schedule": schedule} if schedule else {}
+    return grid_aware_job(
+        name,
+        "bench",
+        runs_for="2h",
+        checkpoint_takes="1s",
+        grace_seconds=grace,
+        flexibility={"pausable": True, "maxPauses": 100},
+        energy={"wattsPerReplica": 1000},
+        **extra,
+    )
 
 
 def curtail(name: str, start: float, end: float) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from gridaware.k8s import clients, hub, objects
 from gridaware.lab import local, register
 from gridaware.lab.model import plan
 from gridaware.lab.operator_process import OperatorProcess, replay_feeds
+from gridaware.lab.workload import grid_aware_job
 
 T0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 TRACES = {
@@ -47,49 +48,22 @@ def write_traces(root: Path) -> None:
 
 
 def job(i: int) -> dict[str, object]:
-    return {
-        "apiVersion": "gridaware.dev/v1alpha1",
-        "kind": "GridAwareJob",
-        "metadata": {"name": f"move-{i:03d}", "namespace": "bench"},
-        "spec": {
-            "schedule": {"maxDelaySeconds": 0, "expectedDurationSeconds": 6 * 3600},
-            "migration": {
-                "policy": "Checkpoint",
-                "minDwellSeconds": 1800,
-                "overheadSeconds": 300,
-                "gracePeriodSeconds": 1,
-            },
-            "energy": {"wattsPerReplica": 300},
-            "template": {
-                "template": {
-                    "metadata": {
-                        "annotations": {
-                            "lab.gridaware.dev/complete-after": "10m",
-                            "lab.gridaware.dev/shutdown-after": "1s",
-                        }
-                    },
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [
-                            {
-                                "name": "main",
-                                "image": "train:1",
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
-                                "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}},
-                            }
-                        ],
-                    },
-                }
-            },
+    return grid_aware_job(
+        f"move-{i:03d}",
+        "bench",
+        runs_for="10m",
+        checkpoint_takes="1s",
+        cpu="500m",
+        memory="512Mi",
+        schedule={"maxDelaySeconds": 0, "expectedDurationSeconds": 6 * 3600},
+        migration={
+            "policy": "Checkpoint",
+            "minDwellSeconds": 1800,
+            "overheadSeconds": 300,
+            "gracePeriodSeconds": 1,
         },
-    }
+        energy={"wattsPerReplica": 300},
+    )
 
 
 def main() -> None:

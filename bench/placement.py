@@ -47,6 +47,7 @@ from gridaware.k8s import clients, objects
 from gridaware.lab import local, register
 from gridaware.lab.model import NodePool, plan
 from gridaware.lab.operator_process import OperatorProcess
+from gridaware.lab.workload import grid_aware_job
 
 CLUSTER_DIR = re.compile(r"/clusters/([^/]+)/")
 METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
@@ -112,37 +113,9 @@ def job(i: int, migratable: bool = False) -> dict[str, object]:
         if migratable
         else {}
     )
-    return {
-        "apiVersion": "gridaware.dev/v1alpha1",
-        "kind": "GridAwareJob",
-        "metadata": {"name": f"bench-{i:05d}", "namespace": "bench"},
-        "spec": {
-            **moving,
-            "template": {
-                "template": {
-                    "metadata": {"annotations": {"lab.gridaware.dev/complete-after": "30m"}},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [
-                            {
-                                "name": "main",
-                                "image": "bench:1",
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
-                                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
-                            }
-                        ],
-                    },
-                }
-            },
-        },
-    }
+    return grid_aware_job(
+        f"bench-{i:05d}", "bench", runs_for="30m", cpu="10m", memory="16Mi", **moving
+    )
 
 
 def idle_figures(
