@@ -131,15 +131,26 @@ DECLINE = np.full(24, 300.0) - np.arange(24) * 0.1  # waiting 10 h gains 1 g (0.
         pytest.param(two_dips(100, 97), 0.0, ("b", 3 * H), 0.0, None, 6 * H, id="held-gone"),
         # a held plan is not re-tested against the start-now threshold: 300 -> 299 is kept
         pytest.param(DECLINE, 0.0, ("a", 10 * H), 0.02, None, 10 * H, id="held-no-min-gain"),
-        # the new forecast makes the held start dearer than now (104 > 100): start now
+        # the new forecast puts the held start a little above now (104 against 100, now
+        # 3.8 % cheaper): within the re-plan margin, so the plan holds as against any start
         pytest.param(
             np.array([100.0, 100.0] + [104.0] * 22),
             0.0,
             ("a", 2 * H),
             0.0,
             None,
+            2 * H,
+            id="held-a-little-worse-than-now",
+        ),
+        # far above now (110 against 100, now 9 % cheaper): now beats it by the margin
+        pytest.param(
+            np.array([100.0, 100.0] + [110.0] * 22),
             0.0,
-            id="held-worse-than-now",
+            ("a", 2 * H),
+            0.0,
+            None,
+            0.0,
+            id="held-much-worse-than-now",
         ),
     ],
 )
