@@ -8,10 +8,17 @@ perfect-foresight bound, with the ratios the issue's targets are stated in side 
 
 The shares are printed for the jobs arriving in the first half of the trace (H1), in the
 second half (H2) and for all of them: the forecaster's and the planner's settings were chosen
-on H1 only, so H2 is a test on data they were not tuned on. ``GA-LW 90% CI`` is a paired
-bootstrap over the jobs of gridaware's margin over lowest-window: a few long jobs carry much
-of the carbon (at ``--every 100`` one 47-hour job is most of DE-LU's difference between the
-two), so a margin whose interval straddles zero is not a result either way.
+on H1 only, so H2 is a test on data they were not tuned on. Jobs arriving before the built-in
+forecaster has the history it fits on (``core.forecast.min_history``: 17 days from the
+trace's first hour; it falls back to a flat or seven-day profile until then) are left out of
+the shares (``--warmup 0`` keeps them): every policy still schedules them, but their starts are
+chosen on a forecast that is not the one being measured, and a few of them carried the first
+half (DE-LU 2023, every 10th job: gridaware 62.1 % of the oracle's saving against 67.7 % for
+lowest-window in H1 with the 390 warm-up jobs, 67.3 against 66.8 % without them).
+``GA-LW 90% CI`` is a paired bootstrap over the jobs of gridaware's margin over
+lowest-window: a few long jobs carry much of the carbon (at ``--every 100`` one 47-hour job is
+most of DE-LU's difference between the two), so a margin whose interval straddles zero is not
+a result either way.
 
     .venv/bin/python bench/temporal.py [--every 20] [--forecast builtin] [--zones DE-LU,GB]
 
@@ -32,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "operator"))
 
 from gridaware.cli.output import table  # noqa: E402
-from gridaware.core import planning  # noqa: E402
+from gridaware.core import forecast, planning  # noqa: E402
 from gridaware.sim import policies  # noqa: E402
 from gridaware.sim.engine import WATTS_PER_CPU, Context  # noqa: E402
 from gridaware.sim.report import Report, simulate  # noqa: E402
@@ -91,6 +98,12 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=20, help="keep every Nth job of pai-100k")
     parser.add_argument("--forecast", default="builtin")
     parser.add_argument("--zones", help="comma-separated subset of the scenarios' zones")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help="hours from the trace's start whose arrivals the shares leave out "
+        "(default: the built-in forecaster's history, core.forecast.min_history)",
+    )
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.zones or s[0] in args.zones.split(",")]
     rows = []
@@ -108,10 +121,16 @@ def main() -> None:
         res = rep.results
         arrival = rep.work.arrival
         mid = 0.5 * (arrival.min() + arrival.max())
+        warm = forecast.min_history(rep.params.horizon) if args.warmup is None else args.warmup
+        measured = arrival >= warm
         misses = str(sum(r.deadline_misses for r in res.values()))
         print(f"{zone}: {rep.forecasts.source}", flush=True)
         print(table(rep.rows()), flush=True)
-        for label, part in (("H1", arrival < mid), ("H2", arrival >= mid), ("all", arrival >= 0)):
+        left = int((~measured).sum())
+        print(f"shares below: the {left} jobs arriving in the first {warm:g} h left out")
+        halves = (("H1", arrival < mid), ("H2", arrival >= mid), ("all", arrival >= 0))
+        for label, half in halves:
+            part = half & measured
             sh = shares(rep, part)
             rows.append(
                 {
