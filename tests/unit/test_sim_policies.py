@@ -4,6 +4,7 @@ shares of the interruptible bound per half of the trace, so the bound must split
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,3 +65,45 @@ def test_interruptible_bound_splits_by_job_and_bounds_each_job(
     for name in ("now", "oracle"):
         kg = _per_job_kg(ctx, policies.POLICIES[name](ctx))
         assert np.all(per_job <= kg + 1e-12), name
+
+
+def _forecast_rows(first: np.ndarray, later: np.ndarray, t: int) -> np.ndarray:
+    """(1, t, HORIZON) forecasts: the one issued at hour 0 is ``first``, every later one
+    ``later`` (both hourly values by absolute hour), each row starting at its issue hour."""
+    rows = np.empty((1, t, HORIZON))
+    for hour in range(t):
+        values = first if hour == 0 else later
+        rows[0, hour] = np.concatenate([values, values[:HORIZON]])[hour : hour + HORIZON]
+    return rows
+
+
+GREEN_NOW = np.where(np.arange(120) < 2, 100.0, 400.0)  # hours 0 and 1 green, then dear
+GREEN_AT_5 = np.select(  # hour 1 dear after all, hours 5 and 6 green
+    [np.arange(120) < 1, np.arange(120) == 5, np.arange(120) == 6], [100.0, 50.0, 60.0], 400.0
+)
+
+
+@pytest.mark.parametrize(
+    ("later", "segments"),
+    [
+        # the forecast issued at hour 1 (the job running since 0) shows hour 1 dear and hours
+        # 5-6 greener: the operator's run plan, re-planned while the job runs, pauses it at
+        # hour 1 and resumes it at 5 (the 0.1 h overhead included); the plan of hour 0 alone
+        # ran it through
+        pytest.param(GREEN_AT_5, [(0.0, 1.0), (5.0, 6.1)], id="revised-forecast-pauses"),
+        pytest.param(GREEN_NOW, [(0.0, 2.0)], id="unchanged-forecast-runs-on"),
+    ],
+)
+def test_a_running_interruptible_job_is_replanned_hourly(
+    later: np.ndarray, segments: list[tuple[float, float]]
+) -> None:
+    ctx = _context(GREEN_NOW[None, :], [(0.0, 2.0, 1)], slack=20.0)
+    ctx = Context(
+        ctx.regions,
+        ctx.work,
+        Forecasts(_forecast_rows(GREEN_NOW, later, 120), "revised"),
+        ctx.params,
+    )
+    sched = policies.gridaware_interruptible(ctx)
+    got = sorted(zip(sched.start, sched.end, strict=True))
+    assert np.allclose(got, segments)

@@ -353,11 +353,12 @@ POLICIES = {
 
 
 def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
-    """One checkpointable job under ``core.interruptible.plan_intervals``, re-planned like a
-    deferred job (every hour while it waits or is paused, with that hour's forecasts) and at
-    every planned pause (the plan may now say run on); runs follow the plan in between. A
-    resume redoes ``pause_overhead_h`` of work. The cluster is the one whose plan is cheapest
-    at arrival (pauses are in place, no moves)."""
+    """One checkpointable job under ``core.interruptible.plan_intervals``, re-planned every
+    hour with that hour's forecasts while it waits, is paused or runs, as the operator does
+    (``services.runplan`` re-plans a running job every few grid minutes and pauses it when the
+    plan's current run ends now; forecasts change hourly, so hourly re-planning sees every
+    forecast it would). A resume redoes ``pause_overhead_h`` of work. The cluster is the one
+    whose plan is cheapest at arrival (pauses are in place, no moves)."""
     p, w = ctx.params, ctx.work
     a, deadline = float(w.arrival[j]), float(w.deadline[j])
     hour = int(np.floor(a))
@@ -373,7 +374,7 @@ def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
         running_for = now - run_start if run_start >= 0 else 0.0
         plan = _interval_plan(ctx, region, hour, now, deadline, work, pauses, running_for)
         if plan is None or not plan.intervals:  # the deadline wins: run to the end now
-            sched.add(j, region, now, now + work)
+            sched.add(j, region, run_start if run_start >= 0 else now, now + work)
             return
         s, e = plan.intervals[0][0] / H, plan.intervals[0][1] / H
         if e <= now + 1e-9:  # nothing left to plan (rounding): finish now
@@ -387,8 +388,9 @@ def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
             continue
         if run_start < 0:
             run_start = now
-        work -= e - now
-        now = e
+        step = min(e, float(hour + 1))  # run on to the plan's pause or the next forecast
+        work -= step - now
+        now = step
     if run_start < 0:
         run_start = now
     sched.add(j, region, run_start, now + max(0.0, work))
