@@ -54,6 +54,26 @@ def test_plan_cases(
     assert got == pytest.approx([x for span in intervals for x in span])
 
 
+@pytest.mark.parametrize(
+    ("overhead", "pauses", "cost"),
+    [
+        # a 6-minute resume: hours 0 and 3 plus 0.1 h at 5 cost 0.7 against 5.1 for two hours in
+        # one run; costed in whole slots (3 for 2.1 h) the pause looked dearer (5.2)
+        pytest.param(360.0, 1, 0.7, id="short-overhead-pays"),
+        pytest.param(1800.0, 1, 2.7, id="half-hour-overhead-pays"),  # 0.1 + 0.1 + 0.5 x 5
+        pytest.param(3600.0, 0, 5.1, id="hour-overhead-does-not"),  # 0.1 + 0.1 + 5 > 5.1
+    ],
+)
+def test_pauses_are_compared_at_their_real_run_time(
+    overhead: float, pauses: int, cost: float
+) -> None:
+    score = np.array([0.1, 5, 5, 0.1, 5, 5, 5, 5])
+    plan = plan_intervals(score, 0.0, 0.0, score.size * H, 2 * H, Bounds(1, H, overhead))
+    assert plan is not None
+    assert (plan.pauses, plan.cost) == (pauses, pytest.approx(cost))
+    assert plan.run_seconds == pytest.approx(2 * H + pauses * overhead)
+
+
 def test_no_room_returns_none() -> None:
     assert plan_intervals(TWO_DIPS, 0.0, 0.0, 3 * H, 4 * H, Bounds()) is None
 

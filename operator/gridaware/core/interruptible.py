@@ -8,13 +8,16 @@ checkpoint plus restart), so a pause is only taken where it pays for itself.
 
 Time is cut into slots of ``step`` seconds aligned to ``step`` boundaries (signals are hourly
 steps, so hour slots are exact). A dynamic programme over the slots, with the state (runs
-started, length of the current run up to ``min_run``, work done), finds the cheapest plan
-exactly at slot resolution; the run time that the whole slots give beyond the work is then
-trimmed from the dearest run edge. The plan is then compared with the best run without a
-pause, started anywhere (``core.shifting.candidate_starts``, as the non-interruptible planner
-costs it), and the cheaper is taken: slots start on boundaries, so the programme alone lost
-to the non-interruptible planner on short slack (US-CAL-CISO 6 h, 2023: 82 % of the oracle's
-saving against 89 % for ``gridaware``, 92 % even with a perfect forecast). Pure: forecast
+started, length of the current run up to ``min_run``, work done), finds for each number of
+pauses the cheapest plan at slot resolution; the run time that the whole slots give beyond
+the work is then trimmed from the dearest run edge, and the plans are compared as trimmed
+(whole slots cost a 6-minute resume overhead as an hour, so comparing them untrimmed made a
+pause look up to ten times dearer than it is). The cheapest is then compared with the best
+run without a pause, started anywhere (``core.shifting.candidate_starts``, as the
+non-interruptible planner costs it), and the cheaper is taken: slots start on boundaries, so
+the programme alone lost to the non-interruptible planner on short slack (US-CAL-CISO 6 h,
+2023: 82 % of the oracle's saving against 89 % for ``gridaware``, 92 % even with a perfect
+forecast). Pure: forecast
 arrays in, intervals and cost out; the operator suspends and resumes the member Job at the
 interval boundaries and the simulator replays the same plan.
 """
@@ -95,14 +98,25 @@ def plan_intervals(
         return None
     cost = _slot_costs(score, hour0, first, slots, step)
     ran = 0 if running_for <= 0 else max(1, math.ceil(running_for / step - 1e-9))
-    runs = _solve(cost, work_seconds, bounds, step, ran)
+    running = running_for > 0
+    plans: list[IntervalPlan] = []
+    for runs in _solve(cost, work_seconds, bounds, step, ran):  # one per number of pauses
+        spans = [(first + a * step, first + (a + n) * step) for a, n in runs]
+        fewer = _drop_surplus_runs(score, hour0, spans, work_seconds, bounds, running)
+        for kept in (spans, fewer) if len(fewer) < len(spans) else (spans,):
+            intervals = _trim(score, hour0, kept, work_seconds, bounds, running)
+            if all(
+                e - s > 1e-6 for s, e in intervals
+            ):  # the spare run may be shorter than the excess
+                plans.append(IntervalPlan(intervals, run_cost(score, hour0, intervals)))
     single = _single_run(score, hour0, now, end, work_seconds, running_for > 0)
-    if runs is None:
-        return single
-    spans = [(first + a * step, first + (a + n) * step) for a, n in runs]
-    intervals = _trim(score, hour0, spans, work_seconds, bounds, running_for > 0)
-    best = IntervalPlan(intervals, run_cost(score, hour0, intervals))
-    return single if single is not None and single.cost < best.cost - 1e-9 else best
+    if single is not None:
+        plans.append(single)
+    if not plans:
+        return None
+    cheapest = min(plan.cost for plan in plans)
+    tied = [plan for plan in plans if plan.cost <= cheapest + 1e-9 * (1 + abs(cheapest))]
+    return min(tied, key=lambda plan: plan.pauses)  # each pause is a checkpoint that may fail
 
 
 def _single_run(
@@ -136,8 +150,13 @@ IDLE, STOP, RESUME, FIRST, CONTINUE = 0, 1, 2, 3, 10  # CONTINUE + previous run 
 
 def _solve(
     cost: F64, work: float, bounds: Bounds, step: float, ran: int
-) -> list[tuple[int, int]] | None:
-    """Runs as (first slot, slot count) minimising the summed slot costs, or None.
+) -> list[list[tuple[int, int]]]:
+    """For each number of pauses that fits, the runs as (first slot, slot count) minimising
+    the summed slot costs (none when the work does not fit).
+
+    One plan per pause count, not the cheapest over all: k resumes need
+    ``ceil((work + k overhead) / step)`` whole slots, so a 6-minute overhead is costed here as
+    a whole hour; the caller compares the plans once trimmed to the run time they really need.
 
     State after a slot: ``best[k, r, d]``, k + 1 runs so far, current run r slots long
     (0: idle; capped at m, the shortest run), d slots of work done. ``ran`` > 0: a run of
@@ -176,14 +195,14 @@ def _solve(
             choice[0, 1, 1] = FIRST
         best = nxt
         trail.append(choice)
-    ends = [
-        (float(best[k, r, need[k]]), k, r) for k in range(k_max) if need[k] <= n_max for r in (0, m)
-    ]
-    ends = [e for e in ends if math.isfinite(e[0])]
-    if not ends:
-        return None
-    _, k, r = min(ends)
-    return _backtrack(trail, k, r, need[k], m)
+    plans = []
+    for k in range(k_max):
+        if need[k] > n_max:
+            continue
+        total, r = min((float(best[k, r, need[k]]), r) for r in (0, m))
+        if math.isfinite(total):
+            plans.append(_backtrack(trail, k, r, need[k], m))
+    return plans
 
 
 def _backtrack(
@@ -221,9 +240,9 @@ def _trim(
     bounds: Bounds,
     running: bool,
 ) -> tuple[tuple[float, float], ...]:
-    """Whole slots give a little more run time than the work needs: cut the excess from the
-    run edge where it costs most (never the start of a run under way)."""
-    spans = _drop_surplus_runs(score, hour0, spans, work, bounds, running)
+    """Whole slots give a little more run time than the work needs (less than a slot): cut
+    the excess from the run edge where it costs most (never the start of a run under way)."""
+    spans = list(spans)
     needed = work + (len(spans) - 1) * bounds.overhead_seconds
     excess = sum(e - s for s, e in spans) - needed
     if excess <= 1e-6:
@@ -252,8 +271,10 @@ def _drop_surplus_runs(
     bounds: Bounds,
     running: bool,
 ) -> list[tuple[float, float]]:
-    """Runs the work does not need (a plan over negative costs may take extra hours, but a
-    finished job does not run on): the costliest of them go, one at a time."""
+    """Without the runs the work does not need, the costliest going first: a plan over
+    negative costs may take extra hours, but a finished job does not run on. Both this and
+    the plan as it is are trimmed and costed (whole slots can hold a run that the trimmed
+    plan needs: 2 h of work with one 6-minute resume takes 3 slots, one of them spare)."""
     spans = list(spans)
     while len(spans) > 1:
         total = sum(e - s for s, e in spans)
