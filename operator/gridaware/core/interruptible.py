@@ -17,9 +17,8 @@ run without a pause, started anywhere (``core.shifting.candidate_starts``, as th
 non-interruptible planner costs it), and the cheaper is taken: slots start on boundaries, so
 the programme alone lost to the non-interruptible planner on short slack (US-CAL-CISO 6 h,
 2023: 82 % of the oracle's saving against 89 % for ``gridaware``, 92 % even with a perfect
-forecast). Pure: forecast
-arrays in, intervals and cost out; the operator suspends and resumes the member Job at the
-interval boundaries and the simulator replays the same plan.
+forecast). Pure: forecast arrays in, intervals and cost out; the operator suspends and resumes
+the member Job at the interval boundaries and the simulator replays the same plan.
 """
 
 from __future__ import annotations
@@ -105,11 +104,10 @@ def plan_intervals(
         fewer = _drop_surplus_runs(score, hour0, spans, work_seconds, bounds, running)
         for kept in (spans, fewer) if len(fewer) < len(spans) else (spans,):
             intervals = _trim(score, hour0, kept, work_seconds, bounds, running)
-            if all(
-                e - s > 1e-6 for s, e in intervals
-            ):  # the spare run may be shorter than the excess
+            # kept whole, a spare run can be shorter than the excess trimmed from it
+            if all(e - s > 1e-6 for s, e in intervals):
                 plans.append(IntervalPlan(intervals, run_cost(score, hour0, intervals)))
-    single = _single_run(score, hour0, now, end, work_seconds, running_for > 0)
+    single = _single_run(score, hour0, now, end, work_seconds, running)
     if single is not None:
         plans.append(single)
     if not plans:
@@ -240,8 +238,8 @@ def _trim(
     bounds: Bounds,
     running: bool,
 ) -> tuple[tuple[float, float], ...]:
-    """Whole slots give a little more run time than the work needs (less than a slot): cut
-    the excess from the run edge where it costs most (never the start of a run under way)."""
+    """Whole slots give a little more run time than the work needs: cut the excess from the
+    run edge where it costs most (never the start of a run under way)."""
     spans = list(spans)
     needed = work + (len(spans) - 1) * bounds.overhead_seconds
     excess = sum(e - s for s, e in spans) - needed
