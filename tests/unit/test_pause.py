@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from gridaware.api.v1alpha1 import rfc3339
 from gridaware.services.pause import NotPausableError
+from gridaware.services.placement import RetryLaterError
 from gridaware.services.statuses import JobRecord
 from tests.fakes import T0, World, job_spec
 
@@ -142,3 +145,50 @@ def test_without_a_pausable_opt_in_the_plan_never_pauses() -> None:
     world.clock.advance(3600)
     world.services.tick()
     assert "pause" not in world.status(KEY)
+
+
+# --- the first run of a pausable job ---------------------------------------------------------
+
+
+def _planned(hourly: list[float], pausable: bool) -> World:
+    spec = job_spec(
+        flexibility={"pausable": pausable},
+        migration={"policy": "Checkpoint", "overheadSeconds": 0},
+        schedule={"deadline": rfc3339(T0 + 5 * 3600 + 600), "expectedDurationSeconds": 2 * 3600},
+    )
+    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
+    world.feeds.hourly["DE-LU"] = hourly
+    world.hub.add_job("team-a", "train", spec)
+    with contextlib.suppress(RetryLaterError):  # deferred: Kopf retries at the planned start
+        world.services.placement.place(world.hub.body(KEY))
+    return world
+
+
+GREEN_NOW_AND_AT_3 = [20.0, 500.0, 500.0, 100.0, 100.0, 900.0]  # runs: hour 0 and hour 3
+GREEN_AT_1_AND_3 = [900.0, 20.0, 900.0, 20.0, 900.0, 900.0]  # runs: hours 1 and 3
+
+
+@pytest.mark.parametrize(
+    ("hourly", "pausable", "created", "deferred_to", "says"),
+    [
+        # the best single run waits for hours 3-4; two runs start in the green hour now
+        pytest.param(GREEN_NOW_AND_AT_3, True, True, None, None, id="two-runs-start-now"),
+        pytest.param(GREEN_NOW_AND_AT_3, False, False, 3, "at 100 gCO2e/kWh", id="one-run-waits"),
+        pytest.param(
+            GREEN_AT_1_AND_3, True, False, 1, "over 2 runs, paused in between", id="two-runs-wait"
+        ),
+    ],
+)
+def test_a_pausable_job_starts_on_its_interval_plan(
+    hourly: list[float], pausable: bool, created: bool, deferred_to: int | None, says: str | None
+) -> None:
+    world = _planned(hourly, pausable)
+    assert (KEY in world.members["eu-central"].jobs) == created
+    deferral = world.status(KEY).get("deferral")
+    if deferred_to is None:
+        assert deferral is None
+        return
+    assert deferral["plannedStart"] == rfc3339(T0 + deferred_to * 3600)
+    assert deferral["cluster"] == "eu-central"
+    messages = [m for _n, reason, m in world.events.posted if reason == "Deferred"]
+    assert says in messages[-1]

@@ -61,10 +61,42 @@ def test_interruptible_bound_splits_by_job_and_bounds_each_job(
     per_job = policies.oracle_interruptible_bound_jobs(ctx)
     assert per_job.shape == (len(jobs),)
     assert np.isclose(per_job.sum(), policies.oracle_interruptible_bound(ctx))
-    # no schedule of a job (at once, or the non-interruptible oracle's) beats its bound
-    for name in ("now", "oracle"):
-        kg = _per_job_kg(ctx, policies.POLICIES[name](ctx))
-        assert np.all(per_job <= kg + 1e-12), name
+    # no schedule of a job (at once, the non-interruptible oracle's, the interruptible
+    # planner's with perfect forecasts) beats its bound
+    schedules = {name: policies.POLICIES[name](ctx) for name in ("now", "oracle")}
+    schedules["gridaware-interruptible"] = policies.gridaware_interruptible(ctx)
+    for name, sched in schedules.items():
+        kg = _per_job_kg(ctx, sched)
+        assert np.all(per_job <= kg + 1e-9 * (1 + kg)), name
+
+
+MARGIN_H = Params().startup_seconds / 3600  # every policy's start-up margin before a deadline
+
+
+@pytest.mark.parametrize(
+    ("green", "arrival", "length", "slack", "grams"),
+    [
+        # the green hour 0 is half gone at arrival: half an hour of it, then hour 1
+        pytest.param({0: 10, 1: 20}, 0.5, 1.0, 3.0, 0.5 * 10 + 0.5 * 20, id="arrival-hour-in-part"),
+        pytest.param({0: 10, 1: 20}, 0.0, 1.0, 3.0, 10.0, id="whole-arrival-hour"),
+        pytest.param({3: 5}, 0.0, 1.0, 1.0, 400.0, id="green-hour-after-the-deadline"),
+        # deadline 4.0 less the start-up margin: the green hour 3 only in part
+        pytest.param(
+            {3: 5}, 2.0, 1.0, 1.0, (1 - MARGIN_H) * 5 + MARGIN_H * 400, id="margin-cuts-hour-3"
+        ),
+        # no slack: the run as it arrives, the margin waived (the deadline wins)
+        pytest.param({1: 20}, 0.5, 1.0, 0.0, 0.5 * 400 + 0.5 * 20, id="no-slack"),
+    ],
+)
+def test_interruptible_bound_counts_only_the_time_a_job_can_use(
+    green: dict[int, float], arrival: float, length: float, slack: float, grams: float
+) -> None:
+    carbon = np.full((1, 24), 400.0)
+    for hour, value in green.items():
+        carbon[0, hour] = value
+    ctx = _context(carbon, [(arrival, length, 1)], slack)
+    got = policies.oracle_interruptible_bound_jobs(ctx)[0] * 1e6 / WATTS_PER_CPU
+    assert got == pytest.approx(grams)
 
 
 def _forecast_rows(first: np.ndarray, later: np.ndarray, t: int) -> np.ndarray:

@@ -32,7 +32,16 @@ from gridaware.api.v1alpha1 import (
     parse_time,
     rfc3339,
 )
-from gridaware.core import lifecycle, money, namespaces, podsecurity, power, quantity, shifting
+from gridaware.core import (
+    interruptible,
+    lifecycle,
+    money,
+    namespaces,
+    podsecurity,
+    power,
+    quantity,
+    shifting,
+)
 from gridaware.core.placement import ClusterSnapshot, Decision, JobRequest, could_run_later, decide
 from gridaware.k8s import members
 from gridaware.k8s.gateway import ConflictError, GatewayError, RejectedError
@@ -552,8 +561,12 @@ class PlacementService:
         hour0 = now // 3600 * 3600
         hours = min(self.settings.forecast_hours, int(np.ceil((w.deadline - hour0) / 3600)) + 1)
         job = JobRequest(requests, spec.placement, spec.objective)
+        forecasts = self.forecasts(job, hour0, hours, rec)
+        bounds = interruptible.bounds_of(spec, len(rec.status.pauses))
+        if spec.flexibility.pausable and interruptible.plans_pauses(w.duration, bounds):
+            return spec.objective, self._first_run(rec, spec, forecasts, bounds, now, w), False
         plan = shifting.plan(
-            self.forecasts(job, hour0, hours, rec),
+            forecasts,
             spec.objective,
             now,
             w.earliest,
@@ -567,6 +580,50 @@ class PlacementService:
                 rec, plan.start, plan.cluster, plan.expected_carbon, plan.start_now_carbon, now, why
             )
         return spec.objective, None if plan is None else plan.cluster, False
+
+    def _first_run(
+        self,
+        rec: JobRecord,
+        spec: GridAwareJobSpec,
+        forecasts: list[shifting.Forecast],
+        bounds: interruptible.Bounds,
+        now: float,
+        w: Window,
+    ) -> str | None:
+        """A pausable job's first run (``core.interruptible.first_run``, the plan the run
+        plans then follow): deferred to its start, or the cluster to start in now."""
+        assert w.deadline is not None and w.duration is not None
+        held = _held(rec)
+        got = interruptible.first_run(
+            forecasts,
+            spec.objective,
+            max(now, w.earliest),
+            w.deadline - self.settings.startup_seconds,
+            w.duration,
+            bounds,
+            cluster=None if held is None else held[0],
+        )
+        if got is None:
+            return None
+        f, plan = got
+        start = plan.intervals[0][0]
+        if start > now:
+            expected = interruptible.run_cost(f.carbon, f.hour0, plan.intervals)
+            run_now = ((now, now + w.duration),)
+            covered = now + w.duration <= f.hour0 + f.carbon.size * 3600
+            carbon_now = interruptible.run_cost(f.carbon, f.hour0, run_now) if covered else None
+            hours = w.duration / 3600
+            self._defer(
+                rec,
+                start,
+                f.cluster,
+                expected / (plan.run_seconds / 3600),
+                None if carbon_now is None else carbon_now / hours,
+                now,
+                "",
+                runs=len(plan.intervals),
+            )
+        return f.cluster
 
     def forecasts(
         self, job: JobRequest, hour0: float, hours: int, rec: JobRecord | None = None
@@ -633,6 +690,7 @@ class PlacementService:
         now_carbon: float | None,
         now: float,
         why: str,
+        runs: int = 1,
     ) -> NoReturn:
         when = rfc3339(start)
         if why == "earliestStart":
@@ -641,6 +699,7 @@ class PlacementService:
             message = (
                 f"a greener window is forecast: start at {when} in {cluster} at "
                 f"{expected or 0:.0f} gCO2e/kWh"
+                + (f" over {runs} runs, paused in between" if runs > 1 else "")
                 + (f" (now {now_carbon:.0f})" if now_carbon is not None else "")
                 + (f" ({MARKET_BASED})" if why == "valueContracts" else "")
             )

@@ -107,10 +107,7 @@ class RunPlanService:
             return None
         f, o = here[0], spec.objective
         score = planning.cost_series(f.carbon, f.price_usd, o.carbon_weight, o.price_weight, f.pue)
-        bounds = interruptible.Bounds(
-            max_pauses=max(0, spec.flexibility.max_pauses - len(rec.status.pauses)),
-            overhead_seconds=float(spec.migration.overhead_seconds),
-        )
+        bounds = interruptible.bounds_of(spec, len(rec.status.pauses))
         latest = deadline - self.settings.startup_seconds
         return interruptible.plan_intervals(
             score, f.hour0, now, latest, remaining, bounds, running_for=max(1.0, running_for)

@@ -323,23 +323,40 @@ def oracle_interruptible_bound(ctx: Context) -> float:
 
 
 def oracle_interruptible_bound_jobs(ctx: Context) -> F64:
-    """``oracle_interruptible_bound`` per job (kg), so a report can split it (by season)."""
+    """``oracle_interruptible_bound`` per job (kg), so a report can split it (by season).
+
+    A job may run in any part of any hour between its arrival and its deadline less the
+    start-up margin every policy keeps (``shifting.latest_start``): the hours at either end
+    count only for the part of them inside that window, so the bound is never below what a
+    policy could do (counting whole end hours, it ran 1-hour jobs partly before they
+    arrived)."""
     from gridaware.sim.engine import WATTS_PER_CPU  # noqa: PLC0415
 
     w, reg = ctx.work, ctx.regions
+    margin = ctx.params.startup_seconds / H
     out = np.zeros(w.count)
     for j in range(w.count):
-        a0, a1 = int(np.floor(w.arrival[j])), int(np.ceil(w.deadline[j]))
-        window = (reg.carbon[:, a0:a1] * reg.pue[:, None]).ravel()
-        need = w.length[j]
-        whole = int(np.floor(need))
-        part = np.partition(window, min(whole, window.size - 1))
-        cheapest = np.sort(part[: whole + 1])
-        g = cheapest[:whole].sum() + (need - whole) * (
-            cheapest[whole] if whole < cheapest.size else 0.0
-        )
-        out[j] = g * w.cpus[j] * WATTS_PER_CPU / 1e6
+        need = float(w.length[j])
+        t0 = float(w.arrival[j])
+        t1 = max(float(w.deadline[j]) - margin, t0 + need)
+        h0 = int(np.floor(t0))
+        values = reg.carbon[:, h0 : int(np.ceil(t1))] * reg.pue[:, None]
+        hours = h0 + np.arange(values.shape[1])
+        room = np.minimum(hours + 1, t1) - np.maximum(hours, t0)
+        out[j] = _cheapest_fill(values.ravel(), np.tile(room, reg.count), need)
+        out[j] *= w.cpus[j] * WATTS_PER_CPU / 1e6
     return out
+
+
+def _cheapest_fill(values: F64, room: F64, need: float) -> float:
+    """The least sum of value x hours that fills ``need`` hours from slots of ``room``
+    hours each (hours past the trace's end, which it does not reach, count nothing)."""
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], room[order]
+    full = np.cumsum(c) <= need
+    left = need - float(c[full].sum())
+    rest = v[~full]
+    return float((v[full] * c[full]).sum()) + (left * float(rest[0]) if rest.size else 0.0)
 
 
 POLICIES = {
@@ -358,16 +375,19 @@ def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
     (``services.runplan`` re-plans a running job every few grid minutes and pauses it when the
     plan's current run ends now; forecasts change hourly, so hourly re-planning sees every
     forecast it would). A resume redoes ``pause_overhead_h`` of work. The cluster is the one
-    whose plan is cheapest at arrival (pauses are in place, no moves)."""
+    whose plan is cheapest at arrival (``core.interruptible.first_run``, as the operator
+    defers such a job; pauses are in place, no moves)."""
     p, w = ctx.params, ctx.work
     a, deadline = float(w.arrival[j]), float(w.deadline[j])
-    hour = int(np.floor(a))
-    plans = [
-        (_interval_plan(ctx, r, hour, a, deadline, float(w.length[j]), p.max_pauses, 0.0), r)
-        for r in range(ctx.regions.count)
-    ]
-    ok = [(pl.cost, r) for pl, r in plans if pl is not None]
-    region = min(ok)[1] if ok else int(w.home[j])
+    first = interruptible.first_run(
+        _forecasts_at(ctx, int(np.floor(a))),
+        _objective(ctx),
+        a * H,
+        _latest_end(ctx, deadline),
+        float(w.length[j]) * H,
+        _bounds(ctx, p.max_pauses),
+    )
+    region = int(first[0].cluster) if first is not None else int(w.home[j])
     now, work, pauses, run_start = a, float(w.length[j]), p.max_pauses, -1.0
     while work > 1e-9:
         hour = int(np.floor(now))
@@ -407,21 +427,30 @@ def _interval_plan(
     running_for: float,
 ) -> interruptible.IntervalPlan | None:
     """``core.interruptible.plan_intervals`` on region r's forecast issued at ``hour``."""
-    p = ctx.params
-    bounds = interruptible.Bounds(
-        max_pauses=max(0, pauses),
-        min_run_seconds=p.min_run_h * H,
-        overhead_seconds=p.pause_overhead_h * H,
-    )
     return interruptible.plan_intervals(
         ctx.fcost[r, hour, :],
         hour * H,
         now * H,
-        shifting.latest_start(deadline * H, 0.0, p.startup_seconds),
+        _latest_end(ctx, deadline),
         work * H,
-        bounds,
+        _bounds(ctx, pauses),
         running_for=running_for * H,
     )
+
+
+def _bounds(ctx: Context, pauses: int) -> interruptible.Bounds:
+    p = ctx.params
+    return interruptible.Bounds(
+        max_pauses=max(0, pauses),
+        min_run_seconds=p.min_run_h * H,
+        overhead_seconds=p.pause_overhead_h * H,
+    )
+
+
+def _latest_end(ctx: Context, deadline: float) -> float:
+    """The end (epoch seconds) an interval plan must keep: the deadline less the start-up
+    margin (``shifting.latest_start`` of no run), as ``services.runplan`` plans it."""
+    return shifting.latest_start(deadline * H, 0.0, ctx.params.startup_seconds)
 
 
 def gridaware_interruptible(ctx: Context) -> Schedule:
@@ -429,8 +458,9 @@ def gridaware_interruptible(ctx: Context) -> Schedule:
     for jobs long enough to pause at all (two shortest runs); shorter ones are planned like
     any deferred job (``core.shifting.plan``, re-planned hourly)."""
     w, cap, sched = ctx.work, Capacity(ctx.regions), Schedule()
+    bounds = _bounds(ctx, ctx.params.max_pauses)
     for j in range(w.count):
-        if w.length[j] >= 2 * ctx.params.min_run_h:
+        if interruptible.plans_pauses(float(w.length[j]) * H, bounds):
             _interruptible_job(ctx, sched, j)
             continue
         planned = _operator_plan(ctx, cap, j)
