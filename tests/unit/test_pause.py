@@ -147,6 +147,70 @@ def test_without_a_pausable_opt_in_the_plan_never_pauses() -> None:
     assert "pause" not in world.status(KEY)
 
 
+def _paused_by_its_plan() -> World:
+    """The job of the test above, paused by its plan at hour 1 until hour 4."""
+    spec = job_spec(
+        flexibility={"pausable": True},
+        migration={"overheadSeconds": 0},
+        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600},
+    )
+    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
+    world.feeds.hourly["DE-LU"] = [20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0]
+    world.hub.add_job("team-a", "train", spec)
+    world.services.placement.place(world.hub.body(KEY))
+    job = world.members["eu-central"].jobs[KEY]
+    job.state, job.started = "Running", T0
+    world.sync()
+    world.clock.advance(3600)
+    world.services.tick()
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Paused"
+    assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(T0 + 4 * 3600)
+    return world
+
+
+@pytest.mark.parametrize(
+    ("hourly", "resume_hour"),
+    [
+        # hours 2-3 turn green: the two hours of work left run there
+        pytest.param([20.0, 300.0, 20.0, 20.0, 900.0, 900.0, 900.0], 2, id="brought-forward"),
+        pytest.param([20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0], 4, id="unchanged"),
+        # the feed is gone: the deadline wins, the job resumes now
+        pytest.param(None, None, id="no-forecast-resumes-now"),
+    ],
+)
+def test_a_paused_job_is_replanned_with_fresher_forecasts(
+    hourly: list[float] | None, resume_hour: int | None
+) -> None:
+    world = _paused_by_its_plan()
+    if hourly is None:
+        world.feeds.carbon["DE-LU"] = None
+    else:
+        world.feeds.hourly["DE-LU"] = hourly
+    world.clock.advance(600)
+    world.services.tick()
+    moved = [m for _n, reason, m in world.events.posted if reason == "ResumeMoved"]
+    if resume_hour is None:
+        assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(world.clock.t)
+        world.services.tick()
+        assert world.status(KEY)["pause"]["step"] == "Resuming"
+        return
+    st = world.status(KEY)
+    assert st["pause"]["resumeAt"] == rfc3339(T0 + resume_hour * 3600)
+    assert bool(moved) == (resume_hour != 4)
+    assert st["pause"]["reason"].endswith(rfc3339(T0 + resume_hour * 3600))
+
+
+def test_a_pause_asked_by_a_grid_event_is_not_replanned() -> None:
+    world = running(CHECKPOINTING | {"flexibility": {"pausable": True}})
+    world.services.pause.pause(record(world), "curtail", "GridEvent/peak", T0 + 3 * 3600)
+    world.services.tick()
+    world.feeds.hourly["DE-LU"] = [20.0] * 8
+    world.clock.advance(600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(T0 + 3 * 3600)
+
+
 # --- the first run of a pausable job ---------------------------------------------------------
 
 

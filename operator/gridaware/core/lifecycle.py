@@ -392,6 +392,14 @@ def paused(s: GridAwareJobStatus, cluster: str, now: str) -> GridAwareJobStatus:
     return s
 
 
+def resume_moved(s: GridAwareJobStatus, resume_at: str, reason: str) -> GridAwareJobStatus:
+    """A fresher forecast moved a planned resume (and the reason that names it)."""
+    s = s.model_copy(deep=True)
+    assert s.pause is not None
+    s.pause = s.pause.model_copy(update={"resume_at": resume_at, "reason": reason})
+    return s
+
+
 def resuming(s: GridAwareJobStatus) -> GridAwareJobStatus:
     s = s.model_copy(deep=True)
     assert s.pause is not None

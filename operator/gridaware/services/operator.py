@@ -165,7 +165,7 @@ def build(
         clock,
         settings,
         queue,
-        RunPlanService(statuses, placement, pause, clock, settings),
+        RunPlanService(statuses, placement, pause, events, clock, settings),
         gridevents,
         gate,
         openadr,

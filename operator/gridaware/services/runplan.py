@@ -5,8 +5,10 @@ While such a job runs, the plan of its remaining work (``core.interruptible``, t
 the simulator replays) is recomputed from the latest forecast at most every
 ``migration_check_grid_seconds`` of grid time; when the plan's current run ends now, the job
 is paused until the next run starts (``PauseService``: the member Job is suspended, the
-workload checkpoints on SIGTERM and resumes in place). The deadline always wins: without a
-forecast, or when the work no longer fits, the job simply keeps running.
+workload checkpoints on SIGTERM and resumes in place). While it is paused, its resume is
+re-planned the same way, so a fresher forecast can bring it forward or push it back. The
+deadline always wins: without a forecast, or when the work no longer fits, the job simply
+keeps running (or resumes now).
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from __future__ import annotations
 import logging
 
 from gridaware.api.v1alpha1 import GridAwareJobSpec, parse_time, rfc3339
-from gridaware.core import interruptible, planning, quantity
+from gridaware.core import interruptible, lifecycle, planning, quantity
 from gridaware.core.placement import JobRequest
 from gridaware.services.pause import NotPausableError, PauseService
 from gridaware.services.placement import PlacementService
-from gridaware.services.ports import Clock, Settings
+from gridaware.services.ports import Clock, EventsPort, Settings
 from gridaware.services.statuses import JobRecord, Statuses
 
 log = logging.getLogger("gridaware.runplan")
+
+GREENER = "a greener window is forecast"
+MOVE_SECONDS = 60.0  # a planned resume moves only for a change at least this large
 
 
 class RunPlanService:
@@ -30,12 +35,14 @@ class RunPlanService:
         statuses: Statuses,
         placement: PlacementService,
         pause: PauseService,
+        events: EventsPort,
         clock: Clock,
         settings: Settings,
     ) -> None:
         self.statuses = statuses
         self.placement = placement
         self.pause = pause
+        self.events = events
         self.clock = clock
         self.settings = settings
 
@@ -49,9 +56,10 @@ class RunPlanService:
 
     def _due(self, rec: JobRecord) -> bool:
         spec, st = rec.spec, rec.status
-        if spec is None or not spec.flexibility.pausable or st.phase != "Running":
+        if spec is None or not spec.flexibility.pausable or st.migration is not None:
             return False
-        if st.pause is not None or st.migration is not None or rec.deleting:
+        running = st.phase == "Running" and st.pause is None
+        if not (running or _paused_by_plan(rec)) or rec.deleting:
             return False
         sched = spec.schedule
         if sched is None or sched.expected_duration_seconds is None:
@@ -63,27 +71,49 @@ class RunPlanService:
         return True
 
     def step(self, rec: JobRecord) -> None:
-        """Pause the job now if its plan's current run ends now."""
+        """Pause the job now if its plan's current run ends now; a job its plan paused is
+        re-planned like a waiting one."""
         spec, st = rec.spec, rec.status
         assert spec is not None and st.cluster is not None
         now = self.clock.grid_now()
         window = self.placement.window(rec, spec)
         if window.deadline is None or window.duration is None:
             return
+        if st.pause is not None:
+            self._move_resume(rec, spec, now, window.deadline, window.duration)
+            return
         running_for = now - self._segment_start(rec, now)
         done = self._done_before(rec) + running_for
         remaining = max(0.0, window.duration - done)
-        plan = self._plan(rec, spec, now, window.deadline, remaining, running_for)
+        plan = self._plan(rec, spec, now, window.deadline, remaining, max(1.0, running_for))
         resume = None if plan is None else _resume_at(plan, now)
         if resume is None:
             return  # the current run goes on; the next check re-plans with newer forecasts
-        next_start = resume
-        self.pause.pause(
-            rec,
-            f"a greener window is forecast: running again at {rfc3339(next_start)}",
-            "plan",
-            next_start,
-        )
+        self.pause.pause(rec, f"{GREENER}: running again at {rfc3339(resume)}", "plan", resume)
+
+    def _move_resume(
+        self, rec: JobRecord, spec: GridAwareJobSpec, now: float, deadline: float, duration: float
+    ) -> None:
+        """Move a planned resume to where the fresher forecast puts the next run (the
+        deadline wins: without a plan the job resumes now). The resume redoes the overhead,
+        and the pause under way counts against the job's pauses, as in the simulator."""
+        remaining = max(0.0, duration - self._done_before(rec))
+        remaining += float(spec.migration.overhead_seconds)
+        plan = self._plan(rec, spec, now, deadline, remaining, 0.0, pauses_taken=1)
+        resume = now if plan is None or not plan.intervals else max(now, plan.intervals[0][0])
+        with rec.busy:
+            p = rec.status.pause
+            if not _paused_by_plan(rec) or p is None:
+                return
+            limit = spec.flexibility.max_pause_seconds
+            if limit is not None:
+                resume = min(resume, self.clock.grid_clock.grid(parse_time(p.since)) + limit)
+            if p.resume_at is not None and abs(parse_time(p.resume_at) - resume) < MOVE_SECONDS:
+                return
+            when = rfc3339(resume)
+            reason = f"{GREENER}: running again at {when}"
+            if self.statuses.update(rec, lambda s: lifecycle.resume_moved(s, when, reason)):
+                self.events.post(rec.ref, "Normal", "ResumeMoved", f"plan: {reason}")
 
     def _plan(
         self,
@@ -93,6 +123,7 @@ class RunPlanService:
         deadline: float,
         remaining: float,
         running_for: float,
+        pauses_taken: int = 0,
     ) -> interruptible.IntervalPlan | None:
         requests, _ = quantity.workload_requests(spec)
         job = JobRequest(requests, spec.placement, spec.objective)
@@ -107,10 +138,10 @@ class RunPlanService:
             return None
         f, o = here[0], spec.objective
         score = planning.cost_series(f.carbon, f.price_usd, o.carbon_weight, o.price_weight, f.pue)
-        bounds = interruptible.bounds_of(spec, len(rec.status.pauses))
+        bounds = interruptible.bounds_of(spec, len(rec.status.pauses) + pauses_taken)
         latest = deadline - self.settings.startup_seconds
         return interruptible.plan_intervals(
-            score, f.hour0, now, latest, remaining, bounds, running_for=max(1.0, running_for)
+            score, f.hour0, now, latest, remaining, bounds, running_for=running_for
         )
 
     def _segment_start(self, rec: JobRecord, now: float) -> float:
@@ -122,6 +153,11 @@ class RunPlanService:
         return sum(
             grid(parse_time(r.end)) - grid(parse_time(r.start)) for r in rec.status.run_segments
         )
+
+
+def _paused_by_plan(rec: JobRecord) -> bool:
+    p = rec.status.pause
+    return p is not None and p.step == "Paused" and p.requested_by == "plan"
 
 
 def _resume_at(plan: interruptible.IntervalPlan, now: float, slack: float = 60.0) -> float | None:
