@@ -256,3 +256,25 @@ def test_a_pausable_job_starts_on_its_interval_plan(
     assert deferral["cluster"] == "eu-central"
     messages = [m for _n, reason, m in world.events.posted if reason == "Deferred"]
     assert says in messages[-1]
+
+
+def test_a_pausable_job_starts_when_its_planned_start_comes() -> None:
+    """Woken a minute after its planned start, the job starts: the plan's hour slots cannot
+    start it then, and re-planning would put it off to the next green hour."""
+    world = _planned(GREEN_AT_1_AND_3, True)
+    assert world.status(KEY)["deferral"]["plannedStart"] == rfc3339(T0 + 3600)
+    world.clock.advance(3600 + 60)
+    with contextlib.suppress(RetryLaterError):
+        world.services.placement.place(world.hub.body(KEY))
+    assert KEY in world.members["eu-central"].jobs
+
+
+def test_a_due_resume_is_not_put_off() -> None:
+    """Checked a minute after its planned resume, the job resumes at once (re-planned, the
+    hour slots would have put it off to the next hour)."""
+    world = _paused_by_its_plan()
+    world.clock.advance(3 * 3600 + 60)
+    world.services.runplan.tick()
+    assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(T0 + 4 * 3600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Resuming"

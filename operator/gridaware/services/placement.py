@@ -594,6 +594,8 @@ class PlacementService:
         plans then follow): deferred to its start, or the cluster to start in now."""
         assert w.deadline is not None and w.duration is not None
         held = _held(rec)
+        if held is not None and held[0] != "-" and held[1] <= now:
+            return held[0]  # its start has come (the plan's hour slots cannot start it late)
         got = interruptible.first_run(
             forecasts,
             spec.objective,

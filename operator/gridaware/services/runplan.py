@@ -97,6 +97,9 @@ class RunPlanService:
         """Move a planned resume to where the fresher forecast puts the next run (the
         deadline wins: without a plan the job resumes now). The resume redoes the overhead,
         and the pause under way counts against the job's pauses, as in the simulator."""
+        due = rec.status.pause.resume_at if rec.status.pause is not None else None
+        if due is not None and parse_time(due) <= now:
+            return  # its time has come: PauseService resumes it (hour slots could not now)
         remaining = max(0.0, duration - self._done_before(rec))
         remaining += float(spec.migration.overhead_seconds)
         plan = self._plan(rec, spec, now, deadline, remaining, 0.0, pauses_taken=1)

@@ -374,7 +374,9 @@ def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
     hour with that hour's forecasts while it waits, is paused or runs, as the operator does
     (``services.runplan`` re-plans a running job every few grid minutes and pauses it when the
     plan's current run ends now; forecasts change hourly, so hourly re-planning sees every
-    forecast it would). A resume redoes ``pause_overhead_h`` of work. The cluster is the one
+    forecast it would). When the planned start or resume comes, the job runs (the operator
+    wakes a little after it, when the plan's hour slots could no longer start it then) until
+    the next re-plan. A resume redoes ``pause_overhead_h`` of work. The cluster is the one
     whose plan is cheapest at arrival (``core.interruptible.first_run``, as the operator
     defers such a job; pauses are in place, no moves)."""
     p, w = ctx.params, ctx.work
@@ -389,8 +391,15 @@ def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
     )
     region = int(first[0].cluster) if first is not None else int(w.home[j])
     now, work, pauses, run_start = a, float(w.length[j]), p.max_pauses, -1.0
+    due = -1.0  # the planned start or resume the job waits for
     while work > 1e-9:
         hour = int(np.floor(now))
+        if run_start < 0 <= due <= now + 1e-9:  # it has come: the job runs to the next plan
+            run_start, due = now, -1.0
+            step = min(float(hour + 1), now + work)
+            work -= step - now
+            now = step
+            continue
         running_for = now - run_start if run_start >= 0 else 0.0
         plan = _interval_plan(ctx, region, hour, now, deadline, work, pauses, running_for)
         if plan is None or not plan.intervals:  # the deadline wins: run to the end now
@@ -404,6 +413,7 @@ def _interruptible_job(ctx: Context, sched: Schedule, j: int) -> None:
                 sched.add(j, region, run_start, now)
                 sched.pauses += 1
                 pauses, work, run_start = pauses - 1, work + p.pause_overhead_h, -1.0
+            due = s
             now = s if s < hour + 1 else float(hour + 1)
             continue
         if run_start < 0:
