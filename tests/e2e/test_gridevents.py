@@ -34,11 +34,13 @@ FLAT = {"DE-LU": lambda _h: 100.0, "US-CAL-CISO": lambda _h: 400.0, "US-MIDA-PJM
 
 
 class EventOperator(OperatorProcess):
-    """``gridaware run`` on flat replayed traces, grid time from START at SPEEDUP."""
+    """``gridaware run`` on replayed traces (flat by default), grid time from START at
+    SPEEDUP."""
 
-    def __init__(self, lab: Lab, tmp: Path) -> None:
-        write_traces(tmp / "data", FLAT)
-        super().__init__(lab.state, tmp, replay_feeds(tmp / "data", list(FLAT)), [], "events")
+    def __init__(self, lab: Lab, tmp: Path, traces: dict[str, Any] | None = None) -> None:
+        traces = traces or FLAT
+        write_traces(tmp / "data", traces)
+        super().__init__(lab.state, tmp, replay_feeds(tmp / "data", list(traces)), [], "events")
         self.lab = lab
         self.grid0 = parse_time(START)
         self.began = 0.0

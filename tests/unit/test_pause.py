@@ -175,12 +175,12 @@ def _paused_by_its_plan() -> World:
         # hours 2-3 turn green: the two hours of work left run there
         pytest.param([20.0, 300.0, 20.0, 20.0, 900.0, 900.0, 900.0], 2, id="brought-forward"),
         pytest.param([20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0], 4, id="unchanged"),
-        # the feed is gone: the deadline wins, the job resumes now
-        pytest.param(None, None, id="no-forecast-resumes-now"),
+        # no forecast (a feed down, an operator just restarted): the planned resume stays
+        pytest.param(None, 4, id="no-forecast-keeps-the-planned-resume"),
     ],
 )
 def test_a_paused_job_is_replanned_with_fresher_forecasts(
-    hourly: list[float] | None, resume_hour: int | None
+    hourly: list[float] | None, resume_hour: int
 ) -> None:
     world = _paused_by_its_plan()
     if hourly is None:
@@ -190,15 +190,30 @@ def test_a_paused_job_is_replanned_with_fresher_forecasts(
     world.clock.advance(600)
     world.services.tick()
     moved = [m for _n, reason, m in world.events.posted if reason == "ResumeMoved"]
-    if resume_hour is None:
-        assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(world.clock.t)
-        world.services.tick()
-        assert world.status(KEY)["pause"]["step"] == "Resuming"
-        return
     st = world.status(KEY)
     assert st["pause"]["resumeAt"] == rfc3339(T0 + resume_hour * 3600)
     assert bool(moved) == (resume_hour != 4)
     assert st["pause"]["reason"].endswith(rfc3339(T0 + resume_hour * 3600))
+
+
+def test_without_a_forecast_the_deadline_resumes_a_paused_job() -> None:
+    """Two hours of work left, a planned resume at hour 5 and the deadline at 6:08: with no
+    forecast to re-plan on, the job resumes now rather than miss it."""
+    world = _paused_by_its_plan()
+    world.services.pause.resume(record(world))
+    job = world.members["eu-central"].jobs[KEY]
+    job.state, job.started = "Running", world.clock.t
+    world.sync()
+    world.services.tick()  # the pause is over: the job runs again, its work unchanged
+    world.services.pause.pause(record(world), "later", "plan", T0 + 5 * 3600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Paused"
+    world.feeds.carbon["DE-LU"] = None
+    world.clock.advance(600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(world.clock.t)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Resuming"
 
 
 def test_a_pause_asked_by_a_grid_event_is_not_replanned() -> None:

@@ -94,16 +94,22 @@ class RunPlanService:
     def _move_resume(
         self, rec: JobRecord, spec: GridAwareJobSpec, now: float, deadline: float, duration: float
     ) -> None:
-        """Move a planned resume to where the fresher forecast puts the next run (the
-        deadline wins: without a plan the job resumes now). The resume redoes the overhead,
-        and the pause under way counts against the job's pauses, as in the simulator."""
+        """Move a planned resume to where the fresher forecast puts the next run. The resume
+        redoes the overhead, and the pause under way counts against the job's pauses, as in
+        the simulator. Without a plan (no forecast yet after a restart, a feed down) the
+        planned resume stays unless the work would then miss the deadline: it resumes now."""
         due = rec.status.pause.resume_at if rec.status.pause is not None else None
-        if due is not None and parse_time(due) <= now:
+        if due is None or parse_time(due) <= now:
             return  # its time has come: PauseService resumes it (hour slots could not now)
         remaining = max(0.0, duration - self._done_before(rec))
         remaining += float(spec.migration.overhead_seconds)
         plan = self._plan(rec, spec, now, deadline, remaining, 0.0, pauses_taken=1)
-        resume = now if plan is None or not plan.intervals else max(now, plan.intervals[0][0])
+        if plan is not None and plan.intervals:
+            resume = max(now, plan.intervals[0][0])
+        elif parse_time(due) + remaining > deadline - self.settings.startup_seconds:
+            resume = now
+        else:
+            return
         with rec.busy:
             p = rec.status.pause
             if not _paused_by_plan(rec) or p is None:
