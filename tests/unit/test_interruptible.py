@@ -78,6 +78,15 @@ def test_no_room_returns_none() -> None:
     assert plan_intervals(TWO_DIPS, 0.0, 0.0, 3 * H, 4 * H, Bounds()) is None
 
 
+@pytest.mark.parametrize("running_for", [0.0, 1800.0])
+@pytest.mark.parametrize("work", [1e-9, 1e-6, 1e-4])
+def test_a_float_remainder_of_work_is_done(work: float, running_for: float) -> None:
+    """What is left of a run's work after float arithmetic needs no slot (it crashed the
+    slot programme with a plan of no runs)."""
+    plan = plan_intervals(TWO_DIPS, 0.0, 1800.0, 10 * H, work, Bounds(), running_for=running_for)
+    assert plan is not None and plan.intervals == ()
+
+
 def _brute(cost: np.ndarray, work_slots: int, bounds: Bounds) -> float:
     """Cheapest set of whole slots in runs meeting the bounds (overhead in whole slots)."""
     m = max(1, min(math.ceil(bounds.min_run_seconds / H), work_slots))

@@ -35,6 +35,7 @@ from gridaware.core import planning, shifting
 F64 = npt.NDArray[np.float64]
 HOUR = 3600.0
 INF = math.inf
+DONE_SECONDS = 1e-3  # work left below this is done (a remainder of float arithmetic)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def plan_intervals(
     forecast does not cover the window or the work cannot be done in it (the caller then runs
     the job at once: the deadline wins).
     """
-    if work_seconds <= 0:
+    if work_seconds <= DONE_SECONDS:
         return IntervalPlan((), 0.0)
     end = min(deadline, hour0 + score.size * HOUR)
     first = now if running_for > 0 else math.ceil(now / step - 1e-9) * step
