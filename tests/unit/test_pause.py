@@ -293,3 +293,57 @@ def test_a_due_resume_is_not_put_off() -> None:
     assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(T0 + 4 * 3600)
     world.services.tick()
     assert world.status(KEY)["pause"]["step"] == "Resuming"
+
+
+def test_a_job_too_short_for_two_runs_is_never_paused_by_its_plan() -> None:
+    """1.5 h of work cannot make two 1-hour runs: deferred as one run (like the simulator),
+    it is not paused when a greener hour shows up."""
+    spec = job_spec(
+        flexibility={"pausable": True},
+        migration={"overheadSeconds": 0},
+        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 5400},
+    )
+    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
+    world.feeds.hourly["DE-LU"] = [20.0, 20.0, 900.0, 900.0, 20.0, 20.0, 20.0]
+    world.hub.add_job("team-a", "train", spec)
+    world.services.placement.place(world.hub.body(KEY))
+    job = world.members["eu-central"].jobs[KEY]
+    job.state, job.started = "Running", T0
+    world.sync()
+    world.feeds.hourly["DE-LU"] = [20.0, 900.0, 900.0, 900.0, 20.0, 20.0, 20.0]
+    world.clock.advance(3600)
+    world.services.tick()
+    assert "pause" not in world.status(KEY)
+
+
+@pytest.mark.parametrize(
+    ("overhead", "limit", "resume_hour"),
+    [
+        # paused at once, re-planned at 0:10 with the green hours at 3-4 and the deadline at
+        # 6:08: 3 h of work run from 3 (the dear hour 5 is the least dear left)
+        pytest.param(0, None, 3, id="pushed-back"),
+        # 3.5 h with the 30 minutes the resume redoes: from 2:30 (half of hour 2 as well)
+        pytest.param(1800, None, 2.5, id="the-resume-redoes-its-overhead"),
+        # a pause lasts at most 1.5 h: the move stops there
+        pytest.param(0, 5400, 1.5, id="max-pause-seconds-caps-the-move"),
+    ],
+)
+def test_a_paused_jobs_resume_moves_within_its_bounds(
+    overhead: int, limit: int | None, resume_hour: float
+) -> None:
+    flexibility: dict[str, object] = {"pausable": True}
+    if limit is not None:
+        flexibility["maxPauseSeconds"] = limit
+    spec = job_spec(
+        flexibility=flexibility,
+        migration={"overheadSeconds": overhead},
+        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600},
+    )
+    world = running(spec)
+    world.services.pause.pause(record(world), "later", "plan", T0 + 2 * 3600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["step"] == "Paused"
+    world.feeds.hourly["DE-LU"] = [900.0, 800.0, 700.0, 20.0, 20.0, 600.0, 950.0]
+    world.clock.advance(600)
+    world.services.tick()
+    assert world.status(KEY)["pause"]["resumeAt"] == rfc3339(T0 + resume_hour * 3600)

@@ -139,3 +139,23 @@ def test_a_running_interruptible_job_is_replanned_hourly(
     sched = policies.gridaware_interruptible(ctx)
     got = sorted(zip(sched.start, sched.end, strict=True))
     assert np.allclose(got, segments)
+
+
+def test_a_waiting_interruptible_job_starts_when_its_planned_start_comes() -> None:
+    """Forecasts issued at hours 0 and 1 put the green hours at 2-3; from hour 2 on they put
+    them at 5-6. The job deferred to hour 2 starts then (as the operator does when its held
+    start comes), runs to the next re-plan and is paused there for the rest at 5; re-planned
+    at hour 2 instead, it would have waited for 5."""
+    early = np.where((np.arange(120) == 2) | (np.arange(120) == 3), 50.0, 400.0)
+    late = np.where((np.arange(120) == 5) | (np.arange(120) == 6), 50.0, 400.0)
+    rows = np.empty((1, 120, HORIZON))
+    for hour in range(120):
+        values = early if hour < 2 else late
+        rows[0, hour] = np.concatenate([values, values[:HORIZON]])[hour : hour + HORIZON]
+    ctx = _context(late[None, :], [(0.0, 2.0, 1)], slack=20.0)
+    ctx = Context(ctx.regions, ctx.work, Forecasts(rows, "revised"), ctx.params)
+    sched = policies.gridaware_interruptible(ctx)
+    (s1, e1), (s2, e2) = sorted(zip(sched.start, sched.end, strict=True))
+    assert (s1, e1) == pytest.approx((2.0, 3.0))
+    # the hour left and the resume's 0.1 h, all in the green hours 5-6 (either end trimmed)
+    assert s2 >= 5.0 - 1e-9 and e2 <= 7.0 + 1e-9 and e2 - s2 == pytest.approx(1.1)

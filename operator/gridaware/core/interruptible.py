@@ -146,9 +146,13 @@ def plan_intervals(
     plans: list[IntervalPlan] = []
     for runs in _solve(cost, work_seconds, bounds, step, ran):  # one per number of pauses
         spans = [(first + a * step, first + (a + n) * step) for a, n in runs]
-        fewer = _drop_surplus_runs(score, hour0, spans, work_seconds, bounds, running)
+        # a running job that the plan stops now resumes later: that resume redoes the
+        # overhead too (the slot programme counted it; the spans no longer show the stop)
+        under_way = running and spans[0][0] <= first + 1e-6
+        work = work_seconds + (bounds.overhead_seconds if running and not under_way else 0.0)
+        fewer = _drop_surplus_runs(score, hour0, spans, work, bounds, under_way)
         for kept in (spans, fewer) if len(fewer) < len(spans) else (spans,):
-            intervals = _trim(score, hour0, kept, work_seconds, bounds, running)
+            intervals = _trim(score, hour0, kept, work, bounds, under_way)
             # kept whole, a spare run can be shorter than the excess trimmed from it
             if all(e - s > 1e-6 for s, e in intervals):
                 plans.append(IntervalPlan(intervals, run_cost(score, hour0, intervals)))
@@ -159,7 +163,12 @@ def plan_intervals(
         return None
     cheapest = min(plan.cost for plan in plans)
     tied = [plan for plan in plans if plan.cost <= cheapest + 1e-9 * (1 + abs(cheapest))]
-    return min(tied, key=lambda plan: plan.pauses)  # each pause is a checkpoint that may fail
+
+    def pauses(plan: IntervalPlan) -> int:  # stopping a running job now is a pause too
+        stops_now = running and plan.intervals[0][0] > first + 1e-6
+        return plan.pauses + int(stops_now)
+
+    return min(tied, key=pauses)  # each pause is a checkpoint that may fail
 
 
 def _single_run(

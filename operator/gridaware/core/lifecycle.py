@@ -392,11 +392,16 @@ def paused(s: GridAwareJobStatus, cluster: str, now: str) -> GridAwareJobStatus:
     return s
 
 
-def resume_moved(s: GridAwareJobStatus, resume_at: str, reason: str) -> GridAwareJobStatus:
-    """A fresher forecast moved a planned resume (and the reason that names it)."""
+def resume_moved(
+    s: GridAwareJobStatus, resume_at: str, reason: str, now: str
+) -> GridAwareJobStatus:
+    """A re-plan moved a planned resume: the time, and the reason and condition that name it."""
     s = s.model_copy(deep=True)
     assert s.pause is not None
     s.pause = s.pause.model_copy(update={"resume_at": resume_at, "reason": reason})
+    s.conditions = set_condition(
+        s.conditions, "Running", "False", "Paused", f"paused in place: {reason}", None, now
+    )
     return s
 
 

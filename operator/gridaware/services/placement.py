@@ -594,7 +594,9 @@ class PlacementService:
         plans then follow): deferred to its start, or the cluster to start in now."""
         assert w.deadline is not None and w.duration is not None
         held = _held(rec)
-        if held is not None and held[0] != "-" and held[1] <= now:
+        if held is not None and held[0] == "-":
+            held = None  # deferred for earliestStart, not to a cluster
+        if held is not None and held[1] <= now:
             return held[0]  # its start has come (the plan's hour slots cannot start it late)
         got = interruptible.first_run(
             forecasts,
@@ -622,7 +624,7 @@ class PlacementService:
                 expected / (plan.run_seconds / 3600),
                 None if carbon_now is None else carbon_now / hours,
                 now,
-                "",
+                "valueContracts" if spec.objective.value_contracts else "",
                 runs=len(plan.intervals),
             )
         return f.cluster

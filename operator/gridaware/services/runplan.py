@@ -7,8 +7,9 @@ the simulator replays) is recomputed from the latest forecast at most every
 is paused until the next run starts (``PauseService``: the member Job is suspended, the
 workload checkpoints on SIGTERM and resumes in place). While it is paused, its resume is
 re-planned the same way, so a fresher forecast can bring it forward or push it back. The
-deadline always wins: without a forecast, or when the work no longer fits, the job simply
-keeps running (or resumes now).
+deadline always wins: without a forecast, or when the work no longer fits, a running job
+keeps running; a paused one keeps its planned resume unless the work would then miss the
+deadline, and then resumes now. Jobs too short for two runs are never paused by a plan.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class RunPlanService:
         sched = spec.schedule
         if sched is None or sched.expected_duration_seconds is None:
             return False
+        # a job too short for two runs is deferred as one and never paused by a plan
+        full = interruptible.bounds_of(spec, 0)
+        if not interruptible.plans_pauses(float(sched.expected_duration_seconds), full):
+            return False
         now = self.clock.grid_now()
         if now < rec.next_plan:
             return False
@@ -84,7 +89,7 @@ class RunPlanService:
             return
         running_for = now - self._segment_start(rec, now)
         done = self._done_before(rec) + running_for
-        remaining = max(0.0, window.duration - done)
+        remaining = max(0.0, self._work(rec, spec, window.duration) - done)
         plan = self._plan(rec, spec, now, window.deadline, remaining, max(1.0, running_for))
         resume = None if plan is None else _resume_at(plan, now)
         if resume is None:
@@ -101,27 +106,31 @@ class RunPlanService:
         due = rec.status.pause.resume_at if rec.status.pause is not None else None
         if due is None or parse_time(due) <= now:
             return  # its time has come: PauseService resumes it (hour slots could not now)
-        remaining = max(0.0, duration - self._done_before(rec))
-        remaining += float(spec.migration.overhead_seconds)
+        own_resume = float(spec.migration.overhead_seconds)
+        remaining = max(0.0, self._work(rec, spec, duration) - self._done_before(rec))
+        remaining += own_resume
         plan = self._plan(rec, spec, now, deadline, remaining, 0.0, pauses_taken=1)
         if plan is not None and plan.intervals:
-            resume = max(now, plan.intervals[0][0])
+            resume, why = max(now, plan.intervals[0][0]), GREENER
         elif parse_time(due) + remaining > deadline - self.settings.startup_seconds:
-            resume = now
+            resume, why = now, "the deadline cannot wait"
         else:
             return
         with rec.busy:
             p = rec.status.pause
-            if not _paused_by_plan(rec) or p is None:
+            if not _paused_by_plan(rec) or p is None or p.resume_at is None:
                 return
+            if parse_time(p.resume_at) <= self.clock.grid_now():
+                return  # it came due while this was planned: PauseService resumes it
             limit = spec.flexibility.max_pause_seconds
             if limit is not None:
                 resume = min(resume, self.clock.grid_clock.grid(parse_time(p.since)) + limit)
             if p.resume_at is not None and abs(parse_time(p.resume_at) - resume) < MOVE_SECONDS:
                 return
             when = rfc3339(resume)
-            reason = f"{GREENER}: running again at {when}"
-            if self.statuses.update(rec, lambda s: lifecycle.resume_moved(s, when, reason)):
+            reason = f"{why}: running again at {when}"
+            stamp = rfc3339(self.clock.wall())
+            if self.statuses.update(rec, lambda s: lifecycle.resume_moved(s, when, reason, stamp)):
                 self.events.post(rec.ref, "Normal", "ResumeMoved", f"plan: {reason}")
 
     def _plan(
@@ -152,6 +161,12 @@ class RunPlanService:
         return interruptible.plan_intervals(
             score, f.hour0, now, latest, remaining, bounds, running_for=running_for
         )
+
+    @staticmethod
+    def _work(rec: JobRecord, spec: GridAwareJobSpec, duration: float) -> float:
+        """The run time the job needs in all: its duration and the progress each resume
+        redid (the simulator adds the overhead at every pause)."""
+        return duration + float(spec.migration.overhead_seconds) * len(rec.status.pauses)
 
     def _segment_start(self, rec: JobRecord, now: float) -> float:
         stamp = rec.status.segment_start or rec.status.start_time

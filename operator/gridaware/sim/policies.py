@@ -326,10 +326,9 @@ def oracle_interruptible_bound_jobs(ctx: Context) -> F64:
     """``oracle_interruptible_bound`` per job (kg), so a report can split it (by season).
 
     A job may run in any part of any hour between its arrival and its deadline less the
-    start-up margin every policy keeps (``shifting.latest_start``): the hours at either end
-    count only for the part of them inside that window, so the bound is never below what a
-    policy could do (counting whole end hours, it ran 1-hour jobs partly before they
-    arrived)."""
+    start-up margin every policy keeps (``shifting.latest_start``), in any region at once: the
+    hours at either end count only for the part of them inside that window (counting them
+    whole, the bound ran 1-hour jobs partly before they arrived, which no policy can)."""
     from gridaware.sim.engine import WATTS_PER_CPU  # noqa: PLC0415
 
     w, reg = ctx.work, ctx.regions
