@@ -11,7 +11,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gridaware.core.interruptible import Bounds, plan_intervals, run_cost
+from gridaware.core.interruptible import (
+    Bounds,
+    IntervalPlan,
+    plan_intervals,
+    replanned_resume,
+    run_cost,
+)
 
 H = 3600.0
 TWO_DIPS = np.array([5, 5, 1, 1, 5, 5, 5, 1, 1, 5, 5, 5], dtype=float)
@@ -168,3 +174,19 @@ def test_plans_keep_their_bounds(
     if plan.pauses:  # (a running job's first span continues the run it is in)
         lengths = [e - s + (running_for if i == 0 else 0.0) for i, (s, e) in enumerate(spans)]
         assert all(n >= min(min_run, work) - H for n in lengths)
+
+
+@pytest.mark.parametrize(
+    ("plan", "now", "held", "expected"),
+    [
+        pytest.param(IntervalPlan(((5 * H, 7 * H),), 1.0), H, 3 * H, 5 * H, id="plan-moves-it"),
+        pytest.param(IntervalPlan(((0.0, 2 * H),), 1.0), H, 3 * H, H, id="plan-says-now"),
+        pytest.param(None, H, 3 * H, None, id="no-plan-held-still-fits"),
+        pytest.param(None, H, 5 * H, H, id="no-plan-held-too-late-resumes-now"),
+    ],
+)
+def test_replanned_resume(
+    plan: IntervalPlan | None, now: float, held: float, expected: float | None
+) -> None:
+    # two hours of work left, to be done by hour 6
+    assert replanned_resume(plan, now, held, 2 * H, 6 * H) == expected

@@ -101,22 +101,29 @@ def test_jobs_that_cannot_pause_are_refused(spec: dict[str, object], says: str) 
 
 # --- interruptible run plans -----------------------------------------------------------------
 
+SIX_HOURS = {"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600}
+# eu-central: green now, dirty for three hours, green again before the deadline; no single
+# 3-hour window avoids the dirty hours, two runs do
+TWO_WINDOWS = [20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0]
 
-def test_a_run_plan_pauses_for_a_greener_window_and_resumes_in_it() -> None:
-    spec = job_spec(
-        flexibility={"pausable": True},
-        migration={"overheadSeconds": 0},
-        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600},
-    )
+
+def _running_in_eu_central(spec: dict[str, object], hourly: list[float]) -> World:
+    """The job placed in eu-central (DE-LU carbon ``hourly`` from T0), running since T0."""
     world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
-    # eu-central: green now, dirty for three hours, green again before the deadline; no
-    # single 3-hour window avoids the dirty hours, two runs do
-    world.feeds.hourly["DE-LU"] = [20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0]
+    world.feeds.hourly["DE-LU"] = hourly
     world.hub.add_job("team-a", "train", spec)
     world.services.placement.place(world.hub.body(KEY))
     job = world.members["eu-central"].jobs[KEY]
     job.state, job.started = "Running", T0
     world.sync()
+    return world
+
+
+def test_a_run_plan_pauses_for_a_greener_window_and_resumes_in_it() -> None:
+    spec = job_spec(
+        flexibility={"pausable": True}, migration={"overheadSeconds": 0}, schedule=SIX_HOURS
+    )
+    world = _running_in_eu_central(spec, TWO_WINDOWS)
     world.clock.advance(3600)  # one hour of work done in the green first hour
     world.services.tick()
     st = world.status(KEY)
@@ -133,15 +140,9 @@ def test_a_run_plan_pauses_for_a_greener_window_and_resumes_in_it() -> None:
 def test_without_a_pausable_opt_in_the_plan_never_pauses() -> None:
     spec = job_spec(
         migration={"policy": "Checkpoint", "overheadSeconds": 0},  # pausable for grid events
-        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600},
+        schedule=SIX_HOURS,
     )
-    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
-    world.feeds.hourly["DE-LU"] = [20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0]
-    world.hub.add_job("team-a", "train", spec)
-    world.services.placement.place(world.hub.body(KEY))
-    job = world.members["eu-central"].jobs[KEY]
-    job.state, job.started = "Running", T0
-    world.sync()
+    world = _running_in_eu_central(spec, TWO_WINDOWS)
     world.clock.advance(3600)
     world.services.tick()
     assert "pause" not in world.status(KEY)
@@ -150,17 +151,9 @@ def test_without_a_pausable_opt_in_the_plan_never_pauses() -> None:
 def _paused_by_its_plan() -> World:
     """The job of the test above, paused by its plan at hour 1 until hour 4."""
     spec = job_spec(
-        flexibility={"pausable": True},
-        migration={"overheadSeconds": 0},
-        schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 3 * 3600},
+        flexibility={"pausable": True}, migration={"overheadSeconds": 0}, schedule=SIX_HOURS
     )
-    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
-    world.feeds.hourly["DE-LU"] = [20.0, 300.0, 300.0, 900.0, 20.0, 20.0, 20.0]
-    world.hub.add_job("team-a", "train", spec)
-    world.services.placement.place(world.hub.body(KEY))
-    job = world.members["eu-central"].jobs[KEY]
-    job.state, job.started = "Running", T0
-    world.sync()
+    world = _running_in_eu_central(spec, TWO_WINDOWS)
     world.clock.advance(3600)
     world.services.tick()
     world.services.tick()
@@ -303,13 +296,7 @@ def test_a_job_too_short_for_two_runs_is_never_paused_by_its_plan() -> None:
         migration={"overheadSeconds": 0},
         schedule={"deadline": rfc3339(T0 + 6 * 3600 + 600), "expectedDurationSeconds": 5400},
     )
-    world = World.make(carbon={"US-CAL-CISO": 700.0, "DE-LU": 100.0, "US-MIDA-PJM": 700.0})
-    world.feeds.hourly["DE-LU"] = [20.0, 20.0, 900.0, 900.0, 20.0, 20.0, 20.0]
-    world.hub.add_job("team-a", "train", spec)
-    world.services.placement.place(world.hub.body(KEY))
-    job = world.members["eu-central"].jobs[KEY]
-    job.state, job.started = "Running", T0
-    world.sync()
+    world = _running_in_eu_central(spec, [20.0, 20.0, 900.0, 900.0, 20.0, 20.0, 20.0])
     world.feeds.hourly["DE-LU"] = [20.0, 900.0, 900.0, 900.0, 20.0, 20.0, 20.0]
     world.clock.advance(3600)
     world.services.tick()

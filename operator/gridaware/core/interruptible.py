@@ -104,6 +104,17 @@ def first_run(
     return best
 
 
+def replanned_resume(
+    plan: IntervalPlan | None, now: float, held: float, work_seconds: float, end: float
+) -> float | None:
+    """When a job paused by its plan resumes, re-planned: at the plan's next run; without a
+    plan (no forecast) at the held resume while the work still fits after it before ``end``,
+    else now (the deadline wins). None: the held resume stays."""
+    if plan is not None and plan.intervals:
+        return max(now, plan.intervals[0][0])
+    return now if held + work_seconds > end else None
+
+
 def run_cost(score: F64, hour0: float, intervals: tuple[tuple[float, float], ...]) -> float:
     """Integral of the hourly ``score`` (from ``hour0``) over the intervals (score x hours)."""
     p = planning.prefix(score)

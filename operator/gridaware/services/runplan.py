@@ -106,16 +106,14 @@ class RunPlanService:
         due = rec.status.pause.resume_at if rec.status.pause is not None else None
         if due is None or parse_time(due) <= now:
             return  # its time has come: PauseService resumes it (hour slots could not now)
-        own_resume = float(spec.migration.overhead_seconds)
         remaining = max(0.0, self._work(rec, spec, duration) - self._done_before(rec))
-        remaining += own_resume
+        remaining += float(spec.migration.overhead_seconds)  # its own resume redoes it too
         plan = self._plan(rec, spec, now, deadline, remaining, 0.0, pauses_taken=1)
-        if plan is not None and plan.intervals:
-            resume, why = max(now, plan.intervals[0][0]), GREENER
-        elif parse_time(due) + remaining > deadline - self.settings.startup_seconds:
-            resume, why = now, "the deadline cannot wait"
-        else:
+        end = deadline - self.settings.startup_seconds
+        resume = interruptible.replanned_resume(plan, now, parse_time(due), remaining, end)
+        if resume is None:
             return
+        why = GREENER if plan is not None and plan.intervals else "the deadline cannot wait"
         with rec.busy:
             p = rec.status.pause
             if not _paused_by_plan(rec) or p is None or p.resume_at is None:
@@ -125,7 +123,7 @@ class RunPlanService:
             limit = spec.flexibility.max_pause_seconds
             if limit is not None:
                 resume = min(resume, self.clock.grid_clock.grid(parse_time(p.since)) + limit)
-            if p.resume_at is not None and abs(parse_time(p.resume_at) - resume) < MOVE_SECONDS:
+            if abs(parse_time(p.resume_at) - resume) < MOVE_SECONDS:
                 return
             when = rfc3339(resume)
             reason = f"{why}: running again at {when}"
