@@ -12,7 +12,7 @@ minute sees more change than the ramp limit.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,12 @@ class EventOperator(OperatorProcess):
         return self.grid0 + (time.time() - self.began) * SPEEDUP
 
 
-@pytest.fixture
-def events_operator(lab: Lab, operator: Operator, tmp_path: Path) -> Iterator[EventOperator]:
-    op = EventOperator(lab, tmp_path)
-    operator.stop()
+def in_place_of(
+    lab: Lab, session: Operator, op: EventOperator, cleanup: Callable[[], None] | None = None
+) -> Iterator[EventOperator]:
+    """Run ``op`` instead of the session operator, which is back afterwards (``cleanup`` runs
+    in between, with no operator running)."""
+    session.stop()
     try:
         op.start()
         for m in lab.members:
@@ -70,12 +72,21 @@ def events_operator(lab: Lab, operator: Operator, tmp_path: Path) -> Iterator[Ev
         yield op
     finally:
         op.stop()
+        if cleanup is not None:
+            cleanup()
+        session.start()
+
+
+@pytest.fixture
+def events_operator(lab: Lab, operator: Operator, tmp_path: Path) -> Iterator[EventOperator]:
+    def cleanup() -> None:
         kubectl(lab, "delete", "gridevents", "--all", "--wait=false", check=False)
         kubectl(
             lab, "patch", "gridcluster", "eu-central", "--type", "json",
             "-p", '[{"op": "remove", "path": "/spec/powerBudget"}]', check=False,
         )  # fmt: skip
-        operator.start()
+
+    yield from in_place_of(lab, operator, EventOperator(lab, tmp_path), cleanup)
 
 
 def pausable(name: str, run: str = "240s") -> dict[str, Any]:
